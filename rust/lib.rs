@@ -1,0 +1,39 @@
+//! `ovms_rs._native`: the per-request hot paths of ovms_rs.
+//!
+//! Each concern lives in its own module as plain Rust over slices (so `cargo test` covers it without an
+//! interpreter); the `#[pyfunction]` wrappers are thin and release the interpreter around real work.
+
+pub mod dtype;
+pub mod error;
+pub mod image;
+pub mod layout;
+pub mod response;
+pub mod tensor_proto;
+pub mod wire;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+mod _native {
+    use pyo3::prelude::*;
+
+    #[pymodule_export]
+    use crate::image::decode_images;
+    #[pymodule_export]
+    use crate::layout::transpose_layout;
+    #[pymodule_export]
+    use crate::response::build_predict_response;
+    #[pymodule_export]
+    use crate::tensor_proto::parse_predict_request;
+
+    #[pymodule_init]
+    fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        m.add("InvalidInput", m.py().get_type::<crate::error::InvalidInput>())?;
+        m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+        Ok(())
+    }
+}
+
+// Keeps `use pyo3::prelude::*` meaningful for the module-level attribute above.
+#[allow(dead_code)]
+fn _assert_pyo3_linked(_: Python<'_>) {}

@@ -1,0 +1,502 @@
+//! PredictRequest parsing: request bytes -> model spec + input tensors as numpy arrays.
+//!
+//! `tensor_content` becomes a read-only numpy view over the request's own `bytes` object (no copy; numpy
+//! keeps the bytes alive as the view's base and copes with unaligned offsets). Typed `*_val` fields are
+//! decoded here into a fresh array. Sizes are checked against the declared shape before anything is
+//! allocated, so a shape that claims 2^40 elements costs nothing.
+
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+
+use numpy::IntoPyArray;
+
+use crate::dtype::{DType, ValField};
+use crate::error::{Error, Result};
+use crate::wire::{for_each_fixed, for_each_varint, utf8, Reader, Value};
+
+// Field numbers from tensorflow_serving/apis/predict.proto, model.proto and tensorflow/core/framework.
+const REQ_MODEL_SPEC: u32 = 1;
+const REQ_INPUTS: u32 = 2;
+const REQ_OUTPUT_FILTER: u32 = 3;
+const SPEC_NAME: u32 = 1;
+const SPEC_VERSION: u32 = 2;
+const TENSOR_DTYPE: u32 = 1;
+const TENSOR_SHAPE: u32 = 2;
+const TENSOR_CONTENT: u32 = 4;
+const SHAPE_DIM: u32 = 2;
+const SHAPE_UNKNOWN_RANK: u32 = 3;
+const DIM_SIZE: u32 = 1;
+
+/// A PredictRequest as field views into the request bytes.
+#[derive(Default)]
+pub struct PredictRequest<'a> {
+    pub model_name: &'a str,
+    /// 0 when absent: "the default version", as OVMS and ovmsclient treat it.
+    pub version: i64,
+    pub inputs: Vec<(&'a str, TensorView<'a>)>,
+    pub output_filter: Vec<&'a str>,
+}
+
+/// One TensorProto, undecoded.
+#[derive(Default)]
+pub struct TensorView<'a> {
+    pub dtype: u64,
+    pub shape: Vec<i64>,
+    /// `tensor_content` as (offset into the request, length).
+    pub content: (usize, usize),
+    /// Every typed `*_val` occurrence: (field number, value).
+    pub vals: Vec<(u32, Value<'a>)>,
+}
+
+/// What an input tensor became, before it meets Python.
+pub enum Decoded {
+    /// `tensor_content` at (offset, element count): a zero-copy view.
+    View { offset: usize, count: usize },
+    Floats(Vec<f32>),
+    Doubles(Vec<f64>),
+    I8(Vec<i8>),
+    U8(Vec<u8>),
+    I16(Vec<i16>),
+    U16(Vec<u16>),
+    I32(Vec<i32>),
+    I64(Vec<i64>),
+    U32(Vec<u32>),
+    U64(Vec<u64>),
+    Bools(Vec<bool>),
+    /// `string_val` entries as (offset, length) in the request.
+    Strings(Vec<(usize, usize)>),
+    /// Not decodable as declared: the OVMS details message, raised only after the shape checks pass.
+    Invalid(String),
+    /// A dtype the server does not serve; the precision check reports it.
+    Unsupported,
+}
+
+pub fn parse_request(buf: &[u8]) -> Result<PredictRequest<'_>> {
+    let mut req = PredictRequest::default();
+    let mut r = Reader::new(buf);
+    while let Some((field, value)) = r.field()? {
+        match (field, value) {
+            (REQ_MODEL_SPEC, Value::Bytes(b, off)) => parse_model_spec(r.nested(off, b.len()), &mut req)?,
+            (REQ_INPUTS, Value::Bytes(b, off)) => {
+                let (name, tensor) = parse_input_entry(r.nested(off, b.len()))?;
+                // A map: a repeated key replaces the earlier entry, as protobuf parsers do.
+                req.inputs.retain(|(n, _)| *n != name);
+                req.inputs.push((name, tensor));
+            }
+            (REQ_OUTPUT_FILTER, Value::Bytes(b, _)) => req.output_filter.push(utf8(b, "output_filter")?),
+            (REQ_MODEL_SPEC | REQ_INPUTS | REQ_OUTPUT_FILTER, _) => {
+                return Err(Error::malformed(format!("field {field} has the wrong wire type")))
+            }
+            _ => {} // unknown fields are skipped, as protobuf does
+        }
+    }
+    Ok(req)
+}
+
+fn parse_model_spec<'a>(mut r: Reader<'a>, req: &mut PredictRequest<'a>) -> Result<()> {
+    while let Some((field, value)) = r.field()? {
+        match (field, value) {
+            (SPEC_NAME, Value::Bytes(b, _)) => req.model_name = utf8(b, "model name")?,
+            (SPEC_VERSION, Value::Bytes(b, _)) => {
+                // google.protobuf.Int64Value { int64 value = 1; }
+                let mut w = Reader::new(b);
+                while let Some((f, v)) = w.field()? {
+                    if let (1, Value::Varint(x)) = (f, v) {
+                        req.version = x as i64;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn parse_input_entry(mut r: Reader<'_>) -> Result<(&str, TensorView<'_>)> {
+    let mut name = "";
+    let mut tensor = TensorView::default();
+    while let Some((field, value)) = r.field()? {
+        match (field, value) {
+            (1, Value::Bytes(b, _)) => name = utf8(b, "input name")?,
+            (2, Value::Bytes(b, off)) => tensor = parse_tensor(r.nested(off, b.len()))?,
+            _ => {}
+        }
+    }
+    Ok((name, tensor))
+}
+
+fn parse_tensor(mut r: Reader<'_>) -> Result<TensorView<'_>> {
+    let mut t = TensorView::default();
+    while let Some((field, value)) = r.field()? {
+        match (field, value) {
+            (TENSOR_DTYPE, Value::Varint(v)) => t.dtype = v,
+            (TENSOR_SHAPE, Value::Bytes(b, off)) => t.shape = parse_shape(r.nested(off, b.len()))?,
+            (TENSOR_CONTENT, Value::Bytes(b, off)) => t.content = (off, b.len()),
+            (5..=8 | 10 | 11 | 13 | 16 | 17, v) => t.vals.push((field, v)),
+            _ => {}
+        }
+    }
+    Ok(t)
+}
+
+fn parse_shape(mut r: Reader<'_>) -> Result<Vec<i64>> {
+    let mut dims = Vec::new();
+    while let Some((field, value)) = r.field()? {
+        match (field, value) {
+            (SHAPE_DIM, Value::Bytes(b, _)) => {
+                let mut size = 0i64;
+                let mut d = Reader::new(b);
+                while let Some((f, v)) = d.field()? {
+                    if let (DIM_SIZE, Value::Varint(x)) = (f, v) {
+                        size = x as i64;
+                    }
+                }
+                dims.push(size);
+            }
+            (SHAPE_UNKNOWN_RANK, _) => {}
+            _ => {}
+        }
+    }
+    Ok(dims)
+}
+
+/// "(1,3,224,224)", OVMS's way of printing a shape.
+pub fn shape_string(shape: &[i64]) -> String {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    format!("({})", dims.join(","))
+}
+
+fn val_field_number(f: ValField) -> u32 {
+    match f {
+        ValField::Float => 5,
+        ValField::Double => 6,
+        ValField::Int => 7,
+        ValField::String => 8,
+        ValField::Int64 => 10,
+        ValField::Bool => 11,
+        ValField::Half => 13,
+        ValField::UInt32 => 16,
+        ValField::UInt64 => 17,
+    }
+}
+
+impl TensorView<'_> {
+    /// Number of elements the shape declares; None when a dim is negative or the product overflows.
+    fn element_count(&self) -> Option<usize> {
+        self.shape.iter().try_fold(1usize, |acc, &d| {
+            usize::try_from(d).ok().and_then(|d| acc.checked_mul(d))
+        })
+    }
+
+    /// Checks sizes against the shape, then decodes (or locates) the values.
+    pub fn decode(&self, name: &str) -> Decoded {
+        let Some(dtype) = DType::from_wire(self.dtype) else { return Decoded::Unsupported };
+        let field = val_field_number(dtype.val_field());
+        if dtype == DType::String {
+            let mut strings = Vec::new();
+            for (f, v) in &self.vals {
+                if let (8, Value::Bytes(b, off)) = (*f, v) {
+                    strings.push((*off, b.len()));
+                }
+            }
+            return Decoded::Strings(strings);
+        }
+        if self.shape.iter().any(|&d| d < 0) {
+            // Rejected earlier by the shape checks; nothing to decode.
+            return Decoded::Invalid(String::new());
+        }
+        let Some(count) = self.element_count().filter(|c| c.checked_mul(dtype.size()).is_some()) else {
+            return Decoded::Invalid(format!(
+                "Invalid input shape - Number of elements overflows: {}; input name: {name}",
+                shape_string(&self.shape)
+            ));
+        };
+        let expected_bytes = count * dtype.size();
+        let (offset, len) = self.content;
+        let typed: Vec<&Value<'_>> =
+            self.vals.iter().filter(|(f, _)| *f == field).map(|(_, v)| v).collect();
+        if len > 0 || typed.is_empty() {
+            if len != expected_bytes {
+                return Decoded::Invalid(format!(
+                    "Invalid content size of tensor proto - Expected: {expected_bytes} bytes; Actual: {len} bytes; input name: {name}"
+                ));
+            }
+            return Decoded::View { offset, count };
+        }
+        match decode_typed(dtype, &typed, count) {
+            Ok(Some(d)) => d,
+            Ok(None) => {
+                let actual = count_typed(dtype, &typed);
+                Decoded::Invalid(format!(
+                    "Invalid number of values in tensor proto container - Expected: {count}; Actual: {actual}; input name: {name}"
+                ))
+            }
+            Err(e) => Decoded::Invalid(e.to_string()),
+        }
+    }
+}
+
+fn count_typed(dtype: DType, vals: &[&Value<'_>]) -> usize {
+    let mut n = 0usize;
+    for v in vals {
+        let _ = match dtype.val_field() {
+            ValField::Float => for_each_fixed::<4>(v, |_| n += 1),
+            ValField::Double => for_each_fixed::<8>(v, |_| n += 1),
+            _ => for_each_varint(v, |_| n += 1),
+        };
+    }
+    n
+}
+
+/// Decodes typed values; Ok(None) when their number is not `count` (checked before allocating).
+fn decode_typed(dtype: DType, vals: &[&Value<'_>], count: usize) -> Result<Option<Decoded>> {
+    if count_typed(dtype, vals) != count {
+        return Ok(None);
+    }
+    fn varints<T>(vals: &[&Value<'_>], count: usize, conv: impl Fn(u64) -> T) -> Result<Vec<T>> {
+        let mut out = Vec::with_capacity(count);
+        for v in vals {
+            for_each_varint(v, |x| out.push(conv(x)))?;
+        }
+        Ok(out)
+    }
+    // Narrowing casts follow TensorFlow: int_val holds int32 values that are truncated to the dtype.
+    let d = match dtype {
+        DType::Float => {
+            let mut out = Vec::with_capacity(count);
+            for v in vals {
+                for_each_fixed::<4>(v, |b| out.push(f32::from_le_bytes(b)))?;
+            }
+            Decoded::Floats(out)
+        }
+        DType::Double => {
+            let mut out = Vec::with_capacity(count);
+            for v in vals {
+                for_each_fixed::<8>(v, |b| out.push(f64::from_le_bytes(b)))?;
+            }
+            Decoded::Doubles(out)
+        }
+        DType::Int32 => Decoded::I32(varints(vals, count, |x| x as i32)?),
+        DType::Int16 => Decoded::I16(varints(vals, count, |x| x as i16)?),
+        DType::Int8 => Decoded::I8(varints(vals, count, |x| x as i8)?),
+        DType::UInt8 => Decoded::U8(varints(vals, count, |x| x as u8)?),
+        DType::UInt16 | DType::Half | DType::BFloat16 => Decoded::U16(varints(vals, count, |x| x as u16)?),
+        DType::Int64 => Decoded::I64(varints(vals, count, |x| x as i64)?),
+        DType::UInt32 => Decoded::U32(varints(vals, count, |x| x as u32)?),
+        DType::UInt64 => Decoded::U64(varints(vals, count, |x| x)?),
+        DType::Bool => Decoded::Bools(varints(vals, count, |x| x != 0)?),
+        DType::String => unreachable!("strings are handled before typed decoding"),
+    };
+    Ok(Some(d))
+}
+
+// ---- Python ----
+
+/// One input of a PredictRequest, as the validators and the model see it.
+#[pyclass(frozen, module = "ovms_rs._native")]
+pub struct RequestInput {
+    /// The TensorFlow DataType wire number.
+    #[pyo3(get)]
+    dtype: u64,
+    #[pyo3(get)]
+    shape: Py<PyTuple>,
+    /// The values shaped as declared (None for strings, or when `error` is set).
+    #[pyo3(get)]
+    array: Option<Py<PyAny>>,
+    /// `string_val` entries (DT_STRING only).
+    #[pyo3(get)]
+    strings: Option<Py<PyList>>,
+    /// OVMS's message for content that does not match the shape; raised after the shape checks.
+    #[pyo3(get)]
+    error: Option<String>,
+}
+
+fn numpy(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
+    static NUMPY: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+    Ok(NUMPY.get_or_try_init(py, || py.import("numpy").map(Bound::unbind))?.bind(py))
+}
+
+fn to_array<'py>(
+    py: Python<'py>,
+    request: &Bound<'py, PyBytes>,
+    dtype: DType,
+    shape: &Bound<'py, PyTuple>,
+    decoded: Decoded,
+) -> PyResult<Bound<'py, PyAny>> {
+    let flat: Bound<'py, PyAny> = match decoded {
+        Decoded::View { offset, count } => numpy(py)?.call_method1(
+            "frombuffer",
+            (request, dtype.numpy(), count, offset),
+        )?,
+        Decoded::Floats(v) => v.into_pyarray(py).into_any(),
+        Decoded::Doubles(v) => v.into_pyarray(py).into_any(),
+        Decoded::I8(v) => v.into_pyarray(py).into_any(),
+        Decoded::U8(v) => v.into_pyarray(py).into_any(),
+        Decoded::I16(v) => v.into_pyarray(py).into_any(),
+        Decoded::U16(v) => {
+            let a = v.into_pyarray(py).into_any();
+            if dtype == DType::Half {
+                a.call_method1("view", ("<f2",))?
+            } else {
+                a
+            }
+        }
+        Decoded::I32(v) => v.into_pyarray(py).into_any(),
+        Decoded::I64(v) => v.into_pyarray(py).into_any(),
+        Decoded::U32(v) => v.into_pyarray(py).into_any(),
+        Decoded::U64(v) => v.into_pyarray(py).into_any(),
+        Decoded::Bools(v) => v.into_pyarray(py).into_any(),
+        Decoded::Strings(_) | Decoded::Invalid(_) | Decoded::Unsupported => {
+            unreachable!("no array for this input")
+        }
+    };
+    flat.call_method1("reshape", (shape,))
+}
+
+/// parse_predict_request(request: bytes) -> (model_name, version, {name: RequestInput}, output_filter)
+///
+/// Raises InvalidInput for bytes that are not a PredictRequest.
+#[pyfunction]
+pub fn parse_predict_request<'py>(
+    py: Python<'py>,
+    request: &Bound<'py, PyBytes>,
+) -> PyResult<(String, i64, Bound<'py, PyDict>, Vec<String>)> {
+    let buf = request.as_bytes();
+    let req = parse_request(buf)?;
+    let inputs = PyDict::new(py);
+    for (name, tensor) in &req.inputs {
+        let shape = PyTuple::new(py, &tensor.shape)?;
+        let decoded = tensor.decode(name);
+        let (mut array, mut strings, mut error) = (None, None, None);
+        match decoded {
+            Decoded::Invalid(msg) => error = Some(msg),
+            Decoded::Unsupported => {}
+            Decoded::Strings(spans) => {
+                let items = spans.iter().map(|&(off, len)| PyBytes::new(py, &buf[off..off + len]));
+                strings = Some(PyList::new(py, items)?.unbind());
+            }
+            other => {
+                let dtype = DType::from_wire(tensor.dtype).expect("decoded implies a known dtype");
+                array = Some(to_array(py, request, dtype, &shape, other)?.unbind());
+            }
+        }
+        let input = RequestInput { dtype: tensor.dtype, shape: shape.unbind(), array, strings, error };
+        inputs.set_item(*name, Bound::new(py, input)?)?;
+    }
+    let filter = req.output_filter.iter().map(|s| s.to_string()).collect();
+    Ok((req.model_name.to_string(), req.version, inputs, filter))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{put_key, put_len_field, put_varint, FIXED32, VARINT};
+
+    fn tensor(dtype: u64, shape: &[i64], extra: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+        let mut t = Vec::new();
+        put_key(&mut t, 1, VARINT);
+        put_varint(&mut t, dtype);
+        let mut s = Vec::new();
+        for &d in shape {
+            let mut dim = Vec::new();
+            put_key(&mut dim, 1, VARINT);
+            put_varint(&mut dim, d as u64);
+            put_len_field(&mut s, 2, &dim);
+        }
+        put_len_field(&mut t, 2, &s);
+        extra(&mut t);
+        t
+    }
+
+    fn request(name: &str, input: &str, t: &[u8]) -> Vec<u8> {
+        let mut spec = Vec::new();
+        put_len_field(&mut spec, 1, name.as_bytes());
+        let mut ver = Vec::new();
+        put_key(&mut ver, 1, VARINT);
+        put_varint(&mut ver, 3);
+        put_len_field(&mut spec, 2, &ver);
+        let mut entry = Vec::new();
+        put_len_field(&mut entry, 1, input.as_bytes());
+        put_len_field(&mut entry, 2, t);
+        let mut req = Vec::new();
+        put_len_field(&mut req, 1, &spec);
+        put_len_field(&mut req, 2, &entry);
+        put_len_field(&mut req, 3, b"prob");
+        req
+    }
+
+    #[test]
+    fn parses_spec_inputs_and_content_offsets() {
+        let t = tensor(1, &[1, 2], |t| put_len_field(t, 4, &[0u8; 8]));
+        let buf = request("m", "data", &t);
+        let req = parse_request(&buf).unwrap();
+        assert_eq!((req.model_name, req.version), ("m", 3));
+        assert_eq!(req.output_filter, vec!["prob"]);
+        let (name, view) = &req.inputs[0];
+        assert_eq!(*name, "data");
+        assert_eq!(view.shape, vec![1, 2]);
+        match view.decode(name) {
+            Decoded::View { offset, count } => {
+                assert_eq!(count, 2);
+                assert_eq!(&buf[offset..offset + 8], &[0u8; 8]);
+            }
+            _ => panic!("expected a view"),
+        }
+    }
+
+    #[test]
+    fn content_size_mismatch_names_both_sizes() {
+        let t = tensor(1, &[1, 3], |t| put_len_field(t, 4, &[0u8; 8]));
+        let buf = request("m", "x", &t);
+        let req = parse_request(&buf).unwrap();
+        match req.inputs[0].1.decode("x") {
+            Decoded::Invalid(m) => assert_eq!(
+                m,
+                "Invalid content size of tensor proto - Expected: 12 bytes; Actual: 8 bytes; input name: x"
+            ),
+            _ => panic!(),
+        }
+    }
+
+    #[test]
+    fn huge_shape_is_rejected_without_allocating() {
+        let t = tensor(1, &[1 << 20, 1 << 20, 1 << 20, 1 << 20], |_| {});
+        let buf = request("m", "x", &t);
+        let req = parse_request(&buf).unwrap();
+        assert!(matches!(req.inputs[0].1.decode("x"), Decoded::Invalid(m) if m.contains("overflows")));
+        let t = tensor(1, &[1 << 20, 1 << 20], |_| {});
+        let buf = request("m", "x", &t);
+        let req = parse_request(&buf).unwrap();
+        assert!(matches!(req.inputs[0].1.decode("x"), Decoded::Invalid(m) if m.contains("Actual: 0 bytes")));
+    }
+
+    #[test]
+    fn typed_values_packed_and_unpacked() {
+        let t = tensor(1, &[3], |t| {
+            let mut packed = Vec::new();
+            packed.extend_from_slice(&1.5f32.to_le_bytes());
+            packed.extend_from_slice(&2.5f32.to_le_bytes());
+            put_len_field(t, 5, &packed);
+            put_key(t, 5, FIXED32);
+            t.extend_from_slice(&3.5f32.to_le_bytes());
+        });
+        let buf = request("m", "x", &t);
+        let req = parse_request(&buf).unwrap();
+        match req.inputs[0].1.decode("x") {
+            Decoded::Floats(v) => assert_eq!(v, vec![1.5, 2.5, 3.5]),
+            _ => panic!(),
+        }
+        let t = tensor(3, &[4], |t| put_len_field(t, 7, &[1, 2, 3]));
+        let buf = request("m", "x", &t);
+        let req = parse_request(&buf).unwrap();
+        assert!(matches!(req.inputs[0].1.decode("x"),
+            Decoded::Invalid(m) if m == "Invalid number of values in tensor proto container - Expected: 4; Actual: 3; input name: x"));
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        assert!(parse_request(&[0xff, 0xff, 0xff]).is_err());
+        assert!(parse_request(&[0x0a, 0x10, 0x00]).is_err());
+    }
+}
