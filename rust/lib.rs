@@ -25,6 +25,8 @@ mod _native {
     use crate::response::build_predict_response;
     #[pymodule_export]
     use crate::tensor_proto::parse_predict_request;
+    #[pymodule_export]
+    use crate::tensor_proto::RequestInput;
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -1,0 +1,191 @@
+"""Server configuration: the CLI flags and config.json, validated against OVMS's schema."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .models.policy import VersionPolicy
+from .models.shapes import (
+    LayoutRequest,
+    ShapeRequest,
+    parse_batch_size,
+    parse_layout_param,
+    parse_shape_param,
+)
+from .models.tensor_spec import Dim
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One served model: where its versions live and how to load them."""
+
+    name: str
+    base_path: Path
+    batch_size: Dim | str | None = None
+    shape: ShapeRequest | dict[str, ShapeRequest] | None = None
+    layout: LayoutRequest | dict[str, LayoutRequest] | None = None
+    version_policy: VersionPolicy = field(default_factory=VersionPolicy)
+    nireq: int = 0
+    target_device: str = "CPU"
+    plugin_config: dict[str, Any] = field(default_factory=dict)
+
+    def compile_properties(self) -> dict[str, str]:
+        """OpenVINO properties: OVMS adds PERFORMANCE_HINT=LATENCY unless a hint or NUM_STREAMS is given."""
+        props = {str(k): str(v) for k, v in self.plugin_config.items()}
+        if "PERFORMANCE_HINT" not in props and "NUM_STREAMS" not in props:
+            props["PERFORMANCE_HINT"] = "LATENCY"
+        return props
+
+
+# Keys OVMS's config.json schema accepts for a model; the stateful ones are accepted and ignored.
+_MODEL_KEYS = {
+    "name": str,
+    "base_path": str,
+    "batch_size": (str, int),
+    "shape": (str, dict, list),
+    "layout": (str, dict),
+    "model_version_policy": dict,
+    "nireq": int,
+    "target_device": str,
+    "plugin_config": (dict, str),
+    "allow_cache": bool,
+    "stateful": bool,
+    "idle_sequence_cleanup": bool,
+    "low_latency_transformation": bool,
+    "max_sequence_number": int,
+}
+_TOP_KEYS = {
+    "model_config_list",
+    "monitoring",
+    "pipeline_config_list",
+    "custom_node_library_config_list",
+    "mediapipe_config_list",
+}
+
+
+def parse_plugin_config(value: object) -> dict[str, Any]:
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"Invalid plugin_config (not JSON): {e}") from None
+    if not isinstance(value, dict):
+        raise ConfigError("Invalid plugin_config: must be a JSON object")
+    return dict(value)
+
+
+def model_config(
+    name: str,
+    base_path: str | Path,
+    *,
+    relative_to: Path | None = None,
+    batch_size: object = None,
+    shape: object = None,
+    layout: object = None,
+    model_version_policy: object = None,
+    nireq: object = 0,
+    target_device: object = "CPU",
+    plugin_config: object = None,
+) -> ModelConfig:
+    """Builds a validated ModelConfig from CLI or config.json values."""
+    if not name:
+        raise ConfigError("Model name must not be empty")
+    path = Path(str(base_path)).expanduser()
+    if relative_to is not None and not path.is_absolute():
+        path = relative_to / path
+    try:
+        nireq_int = int(str(nireq or 0))
+    except ValueError:
+        raise ConfigError(f"Invalid nireq: {nireq!r}") from None
+    if nireq_int < 0:
+        raise ConfigError(f"Invalid nireq: {nireq!r}")
+    return ModelConfig(
+        name=name,
+        base_path=path,
+        batch_size=parse_batch_size(batch_size),
+        shape=parse_shape_param(shape),
+        layout=parse_layout_param(layout),
+        version_policy=VersionPolicy.parse(model_version_policy),
+        nireq=nireq_int,
+        target_device=str(target_device or "CPU"),
+        plugin_config=parse_plugin_config(plugin_config),
+    )
+
+
+def _check_type(where: str, key: str, value: object, expected: type | tuple[type, ...]) -> None:
+    ok = isinstance(value, expected) and not (isinstance(value, bool) and expected in (int, (str, int)))
+    if not ok:
+        raise ConfigError(f"{where}: wrong type for key '{key}': {type(value).__name__}")
+
+
+def load_config_file(path: Path) -> list[ModelConfig]:
+    """Reads and validates config.json; any error rejects the file as a whole (ConfigError)."""
+    try:
+        doc = json.loads(path.read_text())
+    except OSError as e:
+        raise ConfigError(f"Unable to read config file: {path}: {e.strerror}") from None
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"Config file is not valid JSON: {path}: {e}") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"Config file must hold a JSON object: {path}")
+    unknown = set(doc) - _TOP_KEYS
+    if unknown:
+        raise ConfigError(f"Config file: unknown key '{sorted(unknown)[0]}'")
+    entries = doc.get("model_config_list", [])
+    if not isinstance(entries, list):
+        raise ConfigError("Config file: wrong type for key 'model_config_list': must be an array")
+    models: list[ModelConfig] = []
+    for i, entry in enumerate(entries):
+        where = f"model_config_list[{i}]"
+        if not isinstance(entry, dict) or set(entry) != {"config"} or not isinstance(entry["config"], dict):
+            raise ConfigError(f"{where}: each entry must be {{\"config\": {{...}}}}")
+        cfg: dict[str, Any] = entry["config"]
+        for key, value in cfg.items():
+            if key not in _MODEL_KEYS:
+                raise ConfigError(f"{where}: unknown key '{key}'")
+            _check_type(where, key, value, _MODEL_KEYS[key])
+        for key in ("name", "base_path"):
+            if key not in cfg:
+                raise ConfigError(f"{where}: missing required key '{key}'")
+        models.append(
+            model_config(
+                cfg["name"],
+                cfg["base_path"],
+                relative_to=path.parent,
+                batch_size=cfg.get("batch_size"),
+                shape=cfg.get("shape"),
+                layout=cfg.get("layout"),
+                model_version_policy=cfg.get("model_version_policy"),
+                nireq=cfg.get("nireq", 0),
+                target_device=cfg.get("target_device", "CPU"),
+                plugin_config=cfg.get("plugin_config"),
+            )
+        )
+    names = [m.name for m in models]
+    duplicates = {n for n in names if names.count(n) > 1}
+    if duplicates:
+        raise ConfigError(f"Config file: duplicate model name '{sorted(duplicates)[0]}'")
+    return models
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything `serve` needs: network settings and the models (or the config file naming them)."""
+
+    port: int = 9000
+    rest_port: int = 0
+    grpc_bind_address: str = "0.0.0.0"
+    models: tuple[ModelConfig, ...] = ()
+    config_path: Path | None = None
+    file_system_poll_wait_seconds: float = 1.0
+    grpc_workers: int = 1
+    grpc_threads: int = 0
+    max_message_bytes: int = 1024 * 1024 * 1024
+    log_level: str = "INFO"
+    log_path: Path | None = None

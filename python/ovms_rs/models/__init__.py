@@ -1,0 +1,1 @@
+"""Model management: registry, versions and their lifecycle, validation, repository scanning."""

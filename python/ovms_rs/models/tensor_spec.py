@@ -1,0 +1,120 @@
+"""What a model's input or output looks like to a client: name, precision, shape (with dynamic dims).
+
+Also the three vocabularies a tensor type has here: OpenVINO element types, OVMS precision names (used in
+error messages) and TensorFlow DataType numbers (used on the wire).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import openvino as ov
+
+# OpenVINO element type name -> OVMS precision name.
+_PRECISION_BY_OV_TYPE = {
+    "f32": "FP32",
+    "f16": "FP16",
+    "f64": "FP64",
+    "bf16": "BF16",
+    "i8": "I8",
+    "i16": "I16",
+    "i32": "I32",
+    "i64": "I64",
+    "u8": "U8",
+    "u16": "U16",
+    "u32": "U32",
+    "u64": "U64",
+    "boolean": "BOOL",
+    "string": "STRING",
+    "u1": "BIN",
+}
+
+# TensorFlow DataType wire number <-> OVMS precision name.
+DTYPE_BY_PRECISION = {
+    "FP32": 1,
+    "FP64": 2,
+    "I32": 3,
+    "U8": 4,
+    "I16": 5,
+    "I8": 6,
+    "STRING": 7,
+    "I64": 9,
+    "BOOL": 10,
+    "BF16": 14,
+    "U16": 17,
+    "FP16": 19,
+    "U32": 22,
+    "U64": 23,
+}
+PRECISION_BY_DTYPE = {v: k for k, v in DTYPE_BY_PRECISION.items()}
+DT_STRING = 7
+
+
+def precision_of(element_type: ov.Type) -> str:
+    return _PRECISION_BY_OV_TYPE.get(element_type.get_type_name(), "UNDEFINED")
+
+
+def precision_of_dtype(dtype: int) -> str:
+    return PRECISION_BY_DTYPE.get(dtype, "UNDEFINED")
+
+
+@dataclass(frozen=True)
+class Dim:
+    """One dimension: static when lo == hi; hi == -1 means no upper bound."""
+
+    lo: int
+    hi: int
+
+    @staticmethod
+    def static(n: int) -> Dim:
+        return Dim(n, n)
+
+    @staticmethod
+    def of(d: ov.Dimension) -> Dim:
+        if d.is_static:
+            return Dim.static(d.get_length())
+        return Dim(max(d.get_min_length(), 0), d.get_max_length())
+
+    @property
+    def is_static(self) -> bool:
+        return self.lo == self.hi
+
+    def accepts(self, n: int) -> bool:
+        return n >= self.lo and (self.hi == -1 or n <= self.hi)
+
+    def to_ov(self) -> ov.Dimension:
+        if self.is_static:
+            return ov.Dimension(self.lo)
+        return ov.Dimension(self.lo, self.hi)
+
+    def __str__(self) -> str:
+        if self.is_static:
+            return str(self.lo)
+        if self.lo <= 1 and self.hi == -1:
+            return "-1"
+        return f"{self.lo}:{self.hi}"
+
+    @property
+    def metadata_size(self) -> int:
+        """The size TF Serving metadata reports: -1 for anything dynamic."""
+        return self.lo if self.is_static else -1
+
+
+def shape_str(dims: tuple[Dim, ...] | tuple[int, ...] | list[int]) -> str:
+    """OVMS prints shapes as (1,3,224,224)."""
+    return "(" + ",".join(str(d) for d in dims) + ")"
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """An input or output as the client sees it (public name after mapping, shape in client layout)."""
+
+    name: str
+    precision: str
+    shape: tuple[Dim, ...]
+    # Index of the batch dimension in `shape`, if the layout has one.
+    batch_axis: int | None = 0
+
+    @property
+    def dtype(self) -> int:
+        return DTYPE_BY_PRECISION.get(self.precision, 0)

@@ -1,0 +1,85 @@
+"""Request validation in OVMS's order, with OVMS's messages: the one place a Predict is checked.
+
+Order (OVMS's): number of inputs, then per input: present, no negative/zero dims, binary path, precision,
+rank, batch, shape, content size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .. import _native
+from ..errors import (
+    INVALID_BATCH_SIZE,
+    INVALID_MISSING_INPUT,
+    INVALID_NO_OF_INPUTS,
+    INVALID_NO_OF_SHAPE_DIMENSIONS,
+    INVALID_PRECISION,
+    INVALID_SHAPE,
+    invalid_argument,
+)
+from . import binary_input
+from .tensor_spec import DT_STRING, TensorSpec, precision_of_dtype, shape_str
+from .version import InputBinding, ModelVersion
+
+
+def validate(version: ModelVersion, inputs: Mapping[str, _native.RequestInput]) -> dict[int, np.ndarray[Any, Any]]:
+    """Checks a request against the version's inputs; returns {model port: array in model layout}."""
+    expected = version.inputs
+    if len(inputs) != len(expected):
+        raise invalid_argument(INVALID_NO_OF_INPUTS, f"Expected: {len(expected)}; Actual: {len(inputs)}")
+    arrays: dict[int, np.ndarray[Any, Any]] = {}
+    for name, binding in expected.items():
+        tensor = inputs.get(name)
+        if tensor is None:
+            raise invalid_argument(INVALID_MISSING_INPUT, f"Required input: {name}")
+        arrays[binding.port] = _validate_input(name, binding, tensor)
+    return arrays
+
+
+def _validate_input(name: str, binding: InputBinding, tensor: _native.RequestInput) -> np.ndarray[Any, Any]:
+    spec = binding.spec
+    shape: tuple[int, ...] = tensor.shape
+    if any(d <= 0 for d in shape):
+        raise invalid_argument(
+            INVALID_SHAPE,
+            f"Negative or zero dimension size is not acceptable: {shape_str(shape)}; input name: {name}",
+        )
+    if tensor.dtype == DT_STRING and spec.precision != "STRING" and len(spec.shape) in (4, 5):
+        return binary_input.decode(name, binding, tensor)
+    actual = precision_of_dtype(tensor.dtype)
+    if actual != spec.precision:
+        raise invalid_argument(
+            INVALID_PRECISION, f"Expected: {spec.precision}; Actual: {actual}; input name: {name}"
+        )
+    check_shape(name, spec, shape)
+    if tensor.error is not None:
+        raise invalid_argument(tensor.error)
+    array = tensor.array
+    if array is None:  # strings for a STRING model input: not served by this server
+        raise invalid_argument(INVALID_PRECISION, f"Expected: {spec.precision}; Actual: {actual}; input name: {name}")
+    if binding.transpose_to is not None:
+        array = _native.transpose_layout(array, binding.transpose_to)
+    return array
+
+
+def check_shape(name: str, spec: TensorSpec, shape: tuple[int, ...]) -> None:
+    """Rank, then batch, then the other dimensions."""
+    expected = spec.shape
+    if len(shape) != len(expected):
+        raise invalid_argument(
+            INVALID_NO_OF_SHAPE_DIMENSIONS,
+            f"Expected: {shape_str(expected)}; Actual: {shape_str(shape)}; input name: {name}",
+        )
+    axis = spec.batch_axis
+    if axis is not None and not expected[axis].accepts(shape[axis]):
+        raise invalid_argument(
+            INVALID_BATCH_SIZE, f"Expected: {expected[axis]}; Actual: {shape[axis]}; input name: {name}"
+        )
+    if not all(dim.accepts(n) for dim, n in zip(expected, shape)):
+        raise invalid_argument(
+            INVALID_SHAPE, f"Expected: {shape_str(expected)}; Actual: {shape_str(shape)}; input name: {name}"
+        )

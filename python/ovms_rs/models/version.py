@@ -1,0 +1,257 @@
+"""One loaded version of a model: its lifecycle state, its OpenVINO compiled model and infer-request pool."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import queue
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import openvino as ov
+
+from .. import _native
+from ..config import ModelConfig
+from ..errors import ServingError, model_version_not_loaded_yet, model_version_retired
+from . import repository
+from .shapes import AUTO, LayoutRequest
+from .tensor_spec import Dim, TensorSpec, precision_of
+
+log = logging.getLogger(__name__)
+
+# OVMS waits this long for a LOADING version before answering UNAVAILABLE.
+LOADING_WAIT_SECONDS = 10.0
+
+
+class ModelState(enum.IntEnum):
+    """tensorflow.serving.ModelVersionStatus.State."""
+
+    START = 10
+    LOADING = 20
+    AVAILABLE = 30
+    UNLOADING = 40
+    END = 50
+
+
+class ErrorCode(enum.IntEnum):
+    OK = 0
+    UNKNOWN = 2
+
+
+@dataclass(frozen=True)
+class InputBinding:
+    """How a public input reaches the model: its spec as clients see it, and the model port."""
+
+    spec: TensorSpec
+    port: int
+    layout: str | None  # client-side layout, e.g. "NHWC"
+    transpose_to: str | None  # "NCHW" when the server transposes NHWC requests for an NCHW model
+
+
+class ModelVersion:
+    """A version directory turned into something that serves Predict; thread-safe."""
+
+    def __init__(self, model_name: str, version: int, path: Path, config: ModelConfig) -> None:
+        self.model_name = model_name
+        self.version = version
+        self.path = path
+        self.config = config
+        self.state = ModelState.START
+        self.error_code = ErrorCode.OK
+        self.error_message = ""
+        self.inputs: dict[str, InputBinding] = {}
+        self.outputs: dict[str, TensorSpec] = {}
+        self._output_ports: list[tuple[str, int]] = []
+        self._compiled: ov.CompiledModel | None = None
+        self._pool: queue.SimpleQueue[ov.InferRequest] = queue.SimpleQueue()
+        self._cond = threading.Condition()
+        self._in_flight = 0
+
+    def __repr__(self) -> str:
+        return f"ModelVersion({self.model_name!r}, {self.version}, {self.state.name})"
+
+    # ---- lifecycle ----
+
+    def _set_state(self, state: ModelState) -> None:
+        with self._cond:
+            self.state = state
+            self._cond.notify_all()
+
+    def load(self, core: ov.Core) -> bool:
+        """START -> LOADING -> AVAILABLE; a failure stays LOADING with error UNKNOWN, as in OVMS."""
+        self._set_state(ModelState.LOADING)
+        try:
+            self._load(core)
+        except Exception as e:  # any failure of read/reshape/compile is this version's, not the server's
+            log.error("Failed to load %s version %d from %s: %s", self.model_name, self.version, self.path, e)
+            with self._cond:
+                self.error_code = ErrorCode.UNKNOWN
+                self.error_message = str(e) or type(e).__name__
+                self._cond.notify_all()
+            return False
+        log.info("Loaded %s version %d (%s)", self.model_name, self.version, self.path)
+        self._set_state(ModelState.AVAILABLE)
+        return True
+
+    def _load(self, core: ov.Core) -> None:
+        model = core.read_model(str(repository.find_model_file(self.path)))
+        input_names, output_names = repository.read_mapping(self.path)
+        layouts = _per_input(self.config.layout, model)
+        _reshape(model, self.config, layouts)
+        compiled = core.compile_model(model, self.config.target_device, self.config.compile_properties())
+        inputs: dict[str, InputBinding] = {}
+        for port, node in enumerate(compiled.inputs):
+            name = node.get_any_name()
+            public = input_names.get(name, name)
+            request = layouts.get(name) or layouts.get(public)
+            inputs[public] = _binding(public, port, node, request, model.input(port))
+        self._output_ports = []
+        outputs: dict[str, TensorSpec] = {}
+        for port, node in enumerate(compiled.outputs):
+            name = node.get_any_name()
+            public = output_names.get(name, name)
+            shape = tuple(Dim.of(d) for d in node.get_partial_shape())
+            outputs[public] = TensorSpec(public, precision_of(node.get_element_type()), shape)
+            self._output_ports.append((public, port))
+        nireq = self.config.nireq or int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+        for _ in range(max(nireq, 1)):
+            self._pool.put(compiled.create_infer_request())
+        self.inputs, self.outputs, self._compiled = inputs, outputs, compiled
+
+    def retire(self) -> None:
+        """AVAILABLE -> UNLOADING -> (in-flight requests finish) -> END; frees the compiled model."""
+        with self._cond:
+            if self.state in (ModelState.UNLOADING, ModelState.END):
+                return
+            self.state = ModelState.UNLOADING
+            self._cond.notify_all()
+            self._cond.wait_for(lambda: self._in_flight == 0)
+            self._compiled = None
+            self._pool = queue.SimpleQueue()
+            self.state = ModelState.END
+            self._cond.notify_all()
+        log.info("Retired %s version %d", self.model_name, self.version)
+
+    def wait_until_loaded(self, timeout: float) -> None:
+        with self._cond:
+            self._cond.wait_for(
+                lambda: self.state != ModelState.LOADING and self.state != ModelState.START
+                or self.error_code != ErrorCode.OK,
+                timeout,
+            )
+
+    @contextmanager
+    def serving(self) -> Iterator[ModelVersion]:
+        """Marks a request in flight; raises OVMS's errors when this version cannot serve."""
+        with self._cond:
+            self._check_servable()
+            self._in_flight += 1
+        try:
+            yield self
+        finally:
+            with self._cond:
+                self._in_flight -= 1
+                if self._in_flight == 0:
+                    self._cond.notify_all()
+
+    def _check_servable(self) -> None:
+        if self.state == ModelState.AVAILABLE:
+            return
+        if self.state in (ModelState.UNLOADING, ModelState.END):
+            raise model_version_retired()
+        raise model_version_not_loaded_yet()
+
+    # ---- inference ----
+
+    def infer(self, arrays: Mapping[int, np.ndarray[Any, Any]], output_filter: list[str]) -> bytes:
+        """Runs one inference (interpreter released inside OpenVINO) and returns PredictResponse bytes."""
+        ports = self._output_ports
+        if output_filter:
+            wanted = set(output_filter)
+            ports = [(name, port) for name, port in ports if name in wanted]
+        request = self._pool.get()
+        try:
+            for port, array in arrays.items():
+                # OpenVINO shares writable C-contiguous memory and copies read-only views of request bytes.
+                request.set_input_tensor(port, ov.Tensor(array, shared_memory=array.flags.writeable))
+            request.infer()
+            outputs = [(name, request.get_output_tensor(port).data) for name, port in ports]
+            return _native.build_predict_response(self.model_name, self.version, outputs)
+        finally:
+            self._pool.put(request)
+
+
+def _per_input(value: Any, model: ov.Model) -> dict[str, Any]:
+    """A per-model setting (one value for a single-input model, or {input name: value})."""
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return dict(value)
+    if len(model.inputs) != 1:
+        raise ValueError("A single shape/layout needs a model with one input; use {\"input\": ...}")
+    return {model.input(0).get_any_name(): value}
+
+
+def _batch_axis(layout: str | None) -> int | None:
+    if layout is None:
+        return 0
+    return layout.index("N") if "N" in layout else None
+
+
+def _model_layout(node: ov.Output) -> str | None:
+    text = str(node.get_node().get_layout().to_string()) if hasattr(node.get_node(), "get_layout") else ""
+    letters = text.strip("[]").replace(",", "")
+    return letters or None
+
+
+def _reshape(model: ov.Model, config: ModelConfig, layouts: dict[str, Any]) -> None:
+    """Applies --shape and --batch_size (in the model's own layout)."""
+    shapes = _per_input(config.shape, model)
+    new_shapes: dict[str, ov.PartialShape] = {}
+    for node in model.inputs:
+        name = node.get_any_name()
+        shape = shapes.get(name)
+        if shape is not None and shape != AUTO:
+            dims = list(shape)
+            request: LayoutRequest | None = layouts.get(name)
+            if request is not None and request.transposes:
+                # --shape is given in the client's layout; the model takes the other one.
+                dims = [dims[request.tensor.index(axis)] for axis in request.model]
+            new_shapes[name] = ov.PartialShape([d.to_ov() for d in dims])
+    batch = config.batch_size
+    if isinstance(batch, Dim):
+        for node in model.inputs:
+            name = node.get_any_name()
+            partial = new_shapes.get(name, node.get_partial_shape())
+            request = layouts.get(name)
+            layout = request.model if request is not None else _model_layout(node)
+            axis = _batch_axis(layout)
+            if axis is None or partial.rank.is_dynamic or axis >= partial.rank.get_length():
+                continue
+            dims = list(partial)
+            dims[axis] = batch.to_ov()
+            new_shapes[name] = ov.PartialShape(dims)
+    if new_shapes:
+        model.reshape(new_shapes)
+
+
+def _binding(
+    public: str, port: int, node: ov.Output, request: LayoutRequest | None, model_input: ov.Output
+) -> InputBinding:
+    dims = tuple(Dim.of(d) for d in node.get_partial_shape())
+    transpose_to = None
+    if request is not None:
+        layout: str | None = request.tensor
+        if request.transposes:
+            # Clients see the shape in their layout.
+            dims = tuple(dims[request.model.index(axis)] for axis in request.tensor)
+            transpose_to = request.model
+    else:
+        layout = _model_layout(model_input)
+    spec = TensorSpec(public, precision_of(node.get_element_type()), dims, _batch_axis(layout))
+    return InputBinding(spec, port, layout, transpose_to)

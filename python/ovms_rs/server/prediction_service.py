@@ -1,0 +1,82 @@
+"""tensorflow.serving.PredictionService: Predict (raw bytes in, raw bytes out) and GetModelMetadata."""
+
+from __future__ import annotations
+
+import grpc
+
+from .. import _native
+from .._proto.tensorflow.core.framework import tensor_shape_pb2
+from .._proto.tensorflow.core.protobuf import meta_graph_pb2
+from .._proto.tensorflow_serving.apis import get_model_metadata_pb2
+from ..errors import INVALID_OUTPUT_FILTER, INVALID_SIGNATURE_NAME, MODEL_SPEC_MISSING, invalid_argument
+from ..models.registry import ModelRegistry
+from ..models.tensor_spec import TensorSpec
+from ..models.validation import validate
+from ..models.version import ModelVersion
+from .errors import grpc_method
+
+SERVICE = "tensorflow.serving.PredictionService"
+SIGNATURE_DEF = "signature_def"
+SERVING_DEFAULT = "serving_default"
+PREDICT_METHOD = "tensorflow/serving/predict"
+
+
+class PredictionService:
+    def __init__(self, registry: ModelRegistry) -> None:
+        self.registry = registry
+
+    @grpc_method
+    def predict(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+        """The hot path: no Python protobuf objects; tensors are numpy views over `request`."""
+        name, version, inputs, output_filter = _native.parse_predict_request(request)
+        model_version = self.registry.resolve(name, version, wait_for_loading=True)
+        with model_version.serving():
+            arrays = validate(model_version, inputs)
+            _check_output_filter(model_version, output_filter)
+            return model_version.infer(arrays, output_filter)
+
+    @grpc_method
+    def get_model_metadata(
+        self, request: get_model_metadata_pb2.GetModelMetadataRequest, context: grpc.ServicerContext
+    ) -> get_model_metadata_pb2.GetModelMetadataResponse:
+        if not request.HasField("model_spec"):
+            raise invalid_argument(MODEL_SPEC_MISSING)
+        if list(request.metadata_field) != [SIGNATURE_DEF]:
+            raise invalid_argument(INVALID_SIGNATURE_NAME)
+        spec = request.model_spec
+        version = spec.version.value if spec.HasField("version") else 0
+        model_version = self.registry.resolve(spec.name, version)
+        with model_version.serving():
+            return metadata_response(model_version)
+
+
+def _check_output_filter(model_version: ModelVersion, output_filter: list[str]) -> None:
+    for name in output_filter:
+        if name not in model_version.outputs:
+            known = ",".join(sorted(model_version.outputs))
+            raise invalid_argument(
+                INVALID_OUTPUT_FILTER, f"output tensor alias not found in signature: {name}. Outputs expected to be in the set {{{known}}}."
+            )
+
+
+def _tensor_info(spec: TensorSpec) -> meta_graph_pb2.TensorInfo:
+    shape = tensor_shape_pb2.TensorShapeProto(
+        dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=d.metadata_size) for d in spec.shape]
+    )
+    return meta_graph_pb2.TensorInfo(name=spec.name, dtype=spec.dtype, tensor_shape=shape)  # type: ignore[arg-type]
+
+
+def metadata_response(model_version: ModelVersion) -> get_model_metadata_pb2.GetModelMetadataResponse:
+    """The SignatureDefMap OVMS returns: one `serving_default` signature with every input and output."""
+    signature = meta_graph_pb2.SignatureDef(method_name=PREDICT_METHOD)
+    for name, binding in model_version.inputs.items():
+        signature.inputs[name].CopyFrom(_tensor_info(binding.spec))
+    for name, spec in model_version.outputs.items():
+        signature.outputs[name].CopyFrom(_tensor_info(spec))
+    signature_map = get_model_metadata_pb2.SignatureDefMap()
+    signature_map.signature_def[SERVING_DEFAULT].CopyFrom(signature)
+    response = get_model_metadata_pb2.GetModelMetadataResponse()
+    response.model_spec.name = model_version.model_name
+    response.model_spec.version.value = model_version.version
+    response.metadata[SIGNATURE_DEF].Pack(signature_map)
+    return response

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The test command (README): Rust unit tests, then the wheel built the way users get it, installed into
+# a fresh venv, and the pytest suite run against that installed wheel (not the source tree).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv-test}
+
+echo "== cargo test"
+cargo test --quiet
+
+echo "== build the wheel (maturin, abi3, manylinux via zig)"
+rm -rf "$VENV" dist
+"$PYTHON" -m venv "$VENV"
+"$VENV/bin/pip" install --quiet --upgrade pip
+"$VENV/bin/pip" install --quiet "maturin>=1.7,<2" ziglang
+"$VENV/bin/maturin" build --release --zig --compatibility manylinux2014 --out dist
+ls dist
+
+echo "== install the wheel and the test dependencies"
+"$VENV/bin/pip" install --quiet "$(ls dist/ovms_rs-*.whl)[test]"
+(cd /tmp && "$OLDPWD/$VENV/bin/python" -c "import ovms_rs, ovms_rs._native as n; print('testing', ovms_rs.__file__)")
+
+echo "== pytest"
+# Run from tests/ so `import ovms_rs` can only find the installed wheel.
+"$VENV/bin/python" -m pytest tests -q -p no:cacheprovider "$@"
