@@ -122,8 +122,9 @@ def _strip_protobuf_version_check(text: str, path: Path) -> str:
     # `python -W error`) on protobuf 6.x AND 7.x, with whatever grpcio-tools
     # generated the code. The gencode for these plain proto2/proto3 messages
     # (a serialized FileDescriptorProto fed to AddSerializedFile plus the
-    # `_builder` helpers) is compatible across those runtimes, which the checks
-    # in protos/README.md verify, so the check only gets in the way.
+    # `_builder` helpers) is compatible across those runtimes (checked with
+    # protobuf 5.26, 5.29, 6.33 and 7.36, upb and pure-python backends; see
+    # protos/README.md), so the check only gets in the way.
     text = _PB_VERSION_IMPORT.sub("", text)
     text, n = _PB_VERSION_CHECK.subn("", text)
     if n != 1 or "_runtime_version" in text:
@@ -135,8 +136,9 @@ def _strip_grpc_version_check(text: str, path: Path) -> str:
     # Same reasoning for the `GRPC_GENERATED_VERSION` block: it raises
     # RuntimeError whenever the installed grpcio is older than the
     # grpcio-tools that generated the file, although the stubs only use
-    # long-stable grpc APIs plus `_registered_method` /
-    # `add_registered_method_handlers` (grpcio >= 1.63).
+    # long-stable grpc APIs plus `_registered_method=True` and
+    # `server.add_registered_method_handlers(...)`, which need grpcio >= 1.64
+    # (1.63 and older fail in add_*Servicer_to_server with AttributeError).
     text, n = _GRPC_VERSION_CHECK.subn("", text)
     if n != 1 or "GRPC_GENERATED_VERSION" in text or "_version_not_supported" in text:
         raise SystemExit(f"{path}: grpc version check not found/removed (gencode changed?)")

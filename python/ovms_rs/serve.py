@@ -8,6 +8,7 @@ import threading
 import types
 
 from .config import ServerConfig
+from .models.poller import ConfigApplier, Poller
 from .models.registry import ModelRegistry
 from .server.grpc_server import build_server
 
@@ -20,13 +21,19 @@ SHUTDOWN_GRACE_SECONDS = 30.0
 def serve(config: ServerConfig) -> None:
     """Runs until SIGTERM/SIGINT. Raises ConfigError when the configuration cannot be served."""
     registry = ModelRegistry()
-    for model_config in config.models:
-        registry.serve_model(model_config)
-    server, port = build_server(config, registry)
+    applier = ConfigApplier(registry, config.config_path)
+    if config.config_path is not None:
+        applier.reload_config()  # a bad file stops start-up; one bad model in it is skipped
+    else:
+        for model_config in config.models:
+            registry.serve_model(model_config)  # a bad CLI model stops start-up
+    server, port = build_server(config, registry, applier.reload_config)
     server.start()
     log.info("Started gRPC server on %s:%d", config.grpc_bind_address, port)
     if config.rest_port:
         log.warning("REST API is not served by ovms_rs yet; --rest_port %d ignored", config.rest_port)
+    poller = Poller(applier, config.file_system_poll_wait_seconds)
+    poller.start()
 
     stop = threading.Event()
 
@@ -37,5 +44,6 @@ def serve(config: ServerConfig) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     stop.wait()
+    poller.stop()
     server.stop(SHUTDOWN_GRACE_SECONDS).wait()
     log.info("Server stopped")

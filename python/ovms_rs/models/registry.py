@@ -1,20 +1,31 @@
-"""ModelRegistry: model name -> Model -> {version -> ModelVersion}, and version resolution as OVMS does it."""
+"""ModelRegistry: model name -> Model -> {version -> ModelVersion}, version resolution as OVMS does it,
+and the changes the poller applies (new versions, retired versions, reconfigured or removed models)."""
 
 from __future__ import annotations
 
 import logging
 import threading
-from pathlib import Path
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
 
 import openvino as ov
 
 from ..config import ModelConfig
-from ..errors import model_name_missing, model_version_missing
+from ..errors import (
+    MODEL_VERSION_RETIRED,
+    ServingError,
+    model_name_missing,
+    model_version_missing,
+    model_version_retired,
+)
 from . import repository
-from .version import LOADING_WAIT_SECONDS, ModelState, ModelVersion
+from .version import LOADING_WAIT_SECONDS, ErrorCode, ModelState, ModelVersion
 
 log = logging.getLogger(__name__)
+
+RETIRED_STATES = (ModelState.UNLOADING, ModelState.END)
 
 
 class Model:
@@ -24,6 +35,10 @@ class Model:
         self.config = config
         self.versions: dict[int, ModelVersion] = {}
         self.lock = threading.Lock()
+        # Serialises changes (poller, reload requests) to this model; requests never take it.
+        self.change_lock = threading.Lock()
+        # False once removed from the configuration: the poller leaves its repository alone.
+        self.active = True
 
     @property
     def name(self) -> str:
@@ -39,9 +54,68 @@ class Model:
         with self.lock:
             return [self.versions[n] for n in sorted(self.versions)]
 
+    def live_versions(self) -> dict[int, ModelVersion]:
+        """Versions not retired (START, LOADING, AVAILABLE), by number."""
+        with self.lock:
+            return {n: v for n, v in self.versions.items() if v.state not in RETIRED_STATES}
+
+    # ---- changes (called with change_lock held) ----
+
+    def load(self, core: ov.Core, versions: dict[int, Path]) -> list[ModelVersion]:
+        """Creates and loads versions (in parallel), replacing entries of the same numbers once loaded."""
+        created = [ModelVersion(self.name, n, p, self.config) for n, p in sorted(versions.items())]
+        with self.lock:
+            for mv in created:
+                # A new version shows as LOADING at once; a replacement keeps the old one serving meanwhile.
+                if mv.version not in self.versions or self.versions[mv.version].state in RETIRED_STATES:
+                    self.versions[mv.version] = mv
+        if len(created) == 1:
+            created[0].load(core)
+        elif created:
+            with ThreadPoolExecutor(max_workers=min(4, len(created))) as pool:
+                list(pool.map(lambda mv: mv.load(core), created))
+        replaced = []
+        with self.lock:
+            for mv in created:
+                old = self.versions.get(mv.version)
+                if old is not mv and (mv.state == ModelState.AVAILABLE or old is None):
+                    self.versions[mv.version] = mv
+                    if old is not None:
+                        replaced.append(old)
+        for old in replaced:
+            old.retire()
+        return created
+
+    def retire(self, numbers: set[int]) -> None:
+        with self.lock:
+            doomed = [self.versions[n] for n in numbers if n in self.versions]
+        for mv in doomed:
+            mv.retire()
+
+    def sync(self, core: ov.Core, on_disk: dict[int, Path]) -> None:
+        """Brings the served versions in line with the disk and the version policy: new versions are loaded
+        (before old ones retire, so the default moves without a gap), removed ones retired; a version that
+        failed to load is retried when its files change."""
+        wanted = self.config.version_policy.select(set(on_disk))
+        live = self.live_versions()
+        to_load = {n: on_disk[n] for n in wanted if n not in live}
+        for n, mv in live.items():
+            if n in wanted and mv.error_code != ErrorCode.OK and mv.files_changed():
+                to_load[n] = on_disk[n]
+        if to_load:
+            self.load(core, to_load)
+        self.retire(set(live) - wanted)
+
+    def reconfigure(self, core: ov.Core, config: ModelConfig, on_disk: dict[int, Path]) -> None:
+        """A changed config: every wanted version is loaded anew with it, then the old objects retire."""
+        self.config = config
+        wanted = config.version_policy.select(set(on_disk))
+        self.load(core, {n: on_disk[n] for n in wanted})
+        self.retire(set(self.live_versions()) - wanted)
+
 
 class ModelRegistry:
-    """Thread-safe registry of served models; loading and retiring happen through it."""
+    """Thread-safe registry of served models."""
 
     def __init__(self, core: ov.Core | None = None) -> None:
         self.core = core or ov.Core()
@@ -60,12 +134,15 @@ class ModelRegistry:
             return list(self._models.values())
 
     def resolve(self, name: str, version: int, wait_for_loading: bool = False) -> ModelVersion:
-        """Version 0 means the default (highest AVAILABLE). Raises OVMS's NOT_FOUND / UNAVAILABLE errors
-        through ModelVersion.serving() for versions that exist but cannot serve."""
+        """Version 0 means the default (highest AVAILABLE). Versions that exist but cannot serve are
+        returned as they are: ModelVersion.serving() raises OVMS's error for their state."""
         model = self.model(name)
         if version <= 0:
             found = model.default_version()
             if found is None:
+                newest = max(model.sorted_versions(), key=lambda v: v.version, default=None)
+                if newest is not None and newest.state in RETIRED_STATES:
+                    raise model_version_retired()
                 raise model_version_missing()
             return found
         with model.lock:
@@ -76,36 +153,65 @@ class ModelRegistry:
             found.wait_until_loaded(LOADING_WAIT_SECONDS)
         return found
 
+    @contextmanager
+    def serving(self, name: str, version: int) -> Iterator[ModelVersion]:
+        """Resolves and holds a version for one request (waiting briefly for a LOADING one)."""
+        mv = self._acquire(name, version)
+        try:
+            yield mv
+        finally:
+            mv.release()
+
+    def _acquire(self, name: str, version: int) -> ModelVersion:
+        # A default-version request that races with a retirement resolves again: the new default was
+        # loaded before the old one started retiring.
+        for attempt in range(3):
+            mv = self.resolve(name, version, wait_for_loading=True)
+            try:
+                mv.acquire()
+                return mv
+            except ServingError as e:
+                if version > 0 or e.message != MODEL_VERSION_RETIRED or attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
     # ---- changes ----
 
-    def add_model(self, config: ModelConfig) -> Model:
+    def serve_model(self, config: ModelConfig) -> Model:
+        """Adds a model (or reconfigures one) and loads what its policy selects; ConfigError if its base
+        path has no versions."""
+        on_disk = repository.require_versions(config.base_path)
         with self._lock:
             model = self._models.get(config.name)
+            is_new = model is None
             if model is None:
                 model = self._models[config.name] = Model(config)
-            else:
+        with model.change_lock:
+            model.active = True
+            if is_new or not model.live_versions():
                 model.config = config
-            return model
-
-    def load_versions(self, model: Model, versions: dict[int, Path]) -> list[ModelVersion]:
-        """Creates and loads the given versions in parallel; returns them (failed ones stay LOADING)."""
-        created = []
-        with model.lock:
-            for number, path in sorted(versions.items()):
-                mv = ModelVersion(model.name, number, path, model.config)
-                model.versions[number] = mv
-                created.append(mv)
-        if len(created) == 1:
-            created[0].load(self.core)
-        elif created:
-            with ThreadPoolExecutor(max_workers=min(4, len(created))) as pool:
-                list(pool.map(lambda mv: mv.load(self.core), created))
-        return created
-
-    def serve_model(self, config: ModelConfig) -> Model:
-        """Adds a model and loads the versions its policy selects from its base path."""
-        on_disk = repository.require_versions(config.base_path)
-        model = self.add_model(config)
-        selected = config.version_policy.select(set(on_disk))
-        self.load_versions(model, {n: on_disk[n] for n in selected})
+                model.sync(self.core, on_disk)
+            elif model.config != config:
+                log.info("Configuration of model %s changed; reloading its versions", config.name)
+                model.reconfigure(self.core, config, on_disk)
         return model
+
+    def remove_model(self, name: str) -> None:
+        """Retires every version; the model stays listed (versions in END), as in OVMS."""
+        model = self.model(name)
+        with model.change_lock:
+            model.active = False
+            model.retire(set(model.live_versions()))
+
+    def sync_model(self, model: Model) -> None:
+        """Applies version directories added or removed since the last look."""
+        if not model.active:
+            return
+        try:
+            on_disk = repository.scan_versions(model.config.base_path)
+        except Exception as e:
+            log.warning("Cannot read repository of model %s: %s", model.name, e)
+            return
+        with model.change_lock:
+            if model.live_versions() or on_disk:
+                model.sync(self.core, on_disk)

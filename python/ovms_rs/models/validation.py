@@ -31,13 +31,37 @@ def validate(version: ModelVersion, inputs: Mapping[str, _native.RequestInput]) 
     expected = version.inputs
     if len(inputs) != len(expected):
         raise invalid_argument(INVALID_NO_OF_INPUTS, f"Expected: {len(expected)}; Actual: {len(inputs)}")
-    arrays: dict[int, np.ndarray[Any, Any]] = {}
-    for name, binding in expected.items():
-        tensor = inputs.get(name)
-        if tensor is None:
+    for name in expected:
+        if name not in inputs:
             raise invalid_argument(INVALID_MISSING_INPUT, f"Required input: {name}")
-        arrays[binding.port] = _validate_input(name, binding, tensor)
-    return arrays
+    reshape = _auto_reshape_wanted(version, inputs)
+    if reshape:
+        version.reshape(reshape)
+        expected = version.inputs
+    return {binding.port: _validate_input(name, binding, inputs[name]) for name, binding in expected.items()}
+
+
+def _auto_reshape_wanted(
+    version: ModelVersion, inputs: Mapping[str, _native.RequestInput]
+) -> dict[str, tuple[int, ...]]:
+    """With shape/batch `auto`: the shapes to reshape to, when a request differs only where allowed."""
+    mode = version.auto_reshape
+    if mode is None:
+        return {}
+    wanted: dict[str, tuple[int, ...]] = {}
+    for name, binding in version.inputs.items():
+        shape, spec = inputs[name].shape, binding.spec
+        if inputs[name].dtype == DT_STRING or len(shape) != len(spec.shape) or any(d <= 0 for d in shape):
+            continue
+        if all(dim.accepts(n) for dim, n in zip(spec.shape, shape)):
+            continue
+        axis = spec.batch_axis
+        if mode == "batch" and any(
+            not dim.accepts(n) for i, (dim, n) in enumerate(zip(spec.shape, shape)) if i != axis
+        ):
+            continue
+        wanted[name] = tuple(shape)
+    return wanted
 
 
 def _validate_input(name: str, binding: InputBinding, tensor: _native.RequestInput) -> np.ndarray[Any, Any]:

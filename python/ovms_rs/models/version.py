@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
 import numpy as np
 import openvino as ov
 
 from .. import _native
 from ..config import ModelConfig
-from ..errors import ServingError, model_version_not_loaded_yet, model_version_retired
+from ..errors import RESHAPE_FAILED, ServingError, model_version_not_loaded_yet, model_version_retired
 from . import repository
 from .shapes import AUTO, LayoutRequest
 from .tensor_spec import Dim, TensorSpec, precision_of
@@ -53,6 +54,19 @@ class InputBinding:
     transpose_to: str | None  # "NCHW" when the server transposes NHWC requests for an NCHW model
 
 
+@dataclass
+class Compiled:
+    """A compiled model with everything a request needs from it; replaced as a whole on auto-reshape."""
+
+    model: ov.CompiledModel
+    pool: queue.SimpleQueue[ov.InferRequest]
+    inputs: dict[str, InputBinding]
+    outputs: dict[str, TensorSpec]
+    output_ports: list[tuple[str, int]]
+    # Model input name -> public input name, for reshaping by public name.
+    model_names: dict[str, str]
+
+
 class ModelVersion:
     """A version directory turned into something that serves Predict; thread-safe."""
 
@@ -64,16 +78,32 @@ class ModelVersion:
         self.state = ModelState.START
         self.error_code = ErrorCode.OK
         self.error_message = ""
-        self.inputs: dict[str, InputBinding] = {}
-        self.outputs: dict[str, TensorSpec] = {}
-        self._output_ports: list[tuple[str, int]] = []
-        self._compiled: ov.CompiledModel | None = None
-        self._pool: queue.SimpleQueue[ov.InferRequest] = queue.SimpleQueue()
+        self._core: ov.Core | None = None
+        self._active: Compiled | None = None
         self._cond = threading.Condition()
         self._in_flight = 0
+        self._reshape_lock = threading.Lock()
+        self._fingerprint = _fingerprint(path)
 
     def __repr__(self) -> str:
         return f"ModelVersion({self.model_name!r}, {self.version}, {self.state.name})"
+
+    @property
+    def inputs(self) -> dict[str, InputBinding]:
+        return self._active.inputs if self._active else {}
+
+    @property
+    def outputs(self) -> dict[str, TensorSpec]:
+        return self._active.outputs if self._active else {}
+
+    @property
+    def auto_reshape(self) -> str | None:
+        """"shape" or "batch" when the config says `auto` (reshape to what requests send), else None."""
+        if self.config.shape == AUTO or (
+            isinstance(self.config.shape, dict) and AUTO in self.config.shape.values()
+        ):
+            return "shape"
+        return "batch" if self.config.batch_size == AUTO else None
 
     # ---- lifecycle ----
 
@@ -85,8 +115,9 @@ class ModelVersion:
     def load(self, core: ov.Core) -> bool:
         """START -> LOADING -> AVAILABLE; a failure stays LOADING with error UNKNOWN, as in OVMS."""
         self._set_state(ModelState.LOADING)
+        self._core = core
         try:
-            self._load(core)
+            self._active = self._compile(core, {})
         except Exception as e:  # any failure of read/reshape/compile is this version's, not the server's
             log.error("Failed to load %s version %d from %s: %s", self.model_name, self.version, self.path, e)
             with self._cond:
@@ -98,30 +129,56 @@ class ModelVersion:
         self._set_state(ModelState.AVAILABLE)
         return True
 
-    def _load(self, core: ov.Core) -> None:
+    def _compile(self, core: ov.Core, overrides: dict[str, tuple[int, ...]]) -> Compiled:
+        """read_model -> reshape (config, then `overrides` in client layout) -> compile -> request pool."""
         model = core.read_model(str(repository.find_model_file(self.path)))
         input_names, output_names = repository.read_mapping(self.path)
         layouts = _per_input(self.config.layout, model)
-        _reshape(model, self.config, layouts)
+        _reshape(model, self.config, layouts, overrides)
         compiled = core.compile_model(model, self.config.target_device, self.config.compile_properties())
         inputs: dict[str, InputBinding] = {}
+        model_names: dict[str, str] = {}
         for port, node in enumerate(compiled.inputs):
             name = node.get_any_name()
             public = input_names.get(name, name)
             request = layouts.get(name) or layouts.get(public)
             inputs[public] = _binding(public, port, node, request, model.input(port))
-        self._output_ports = []
+            model_names[name] = public
+        output_ports = []
         outputs: dict[str, TensorSpec] = {}
         for port, node in enumerate(compiled.outputs):
             name = node.get_any_name()
             public = output_names.get(name, name)
             shape = tuple(Dim.of(d) for d in node.get_partial_shape())
             outputs[public] = TensorSpec(public, precision_of(node.get_element_type()), shape)
-            self._output_ports.append((public, port))
+            output_ports.append((public, port))
         nireq = self.config.nireq or int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+        pool: queue.SimpleQueue[ov.InferRequest] = queue.SimpleQueue()
         for _ in range(max(nireq, 1)):
-            self._pool.put(compiled.create_infer_request())
-        self.inputs, self.outputs, self._compiled = inputs, outputs, compiled
+            pool.put(compiled.create_infer_request())
+        return Compiled(compiled, pool, inputs, outputs, output_ports, model_names)
+
+    def reshape(self, shapes: dict[str, tuple[int, ...]]) -> None:
+        """Auto-reshape: recompile for the shapes a request sent ({public name: shape, client layout})."""
+        with self._reshape_lock:
+            active = self._active
+            if active is not None and all(
+                all(d.is_static and d.lo == n for d, n in zip(active.inputs[name].spec.shape, shape))
+                for name, shape in shapes.items()
+            ):
+                return  # another request already reshaped to these shapes
+            assert self._core is not None and active is not None
+            by_model_name = {m: shapes[p] for m, p in active.model_names.items() if p in shapes}
+            try:
+                self._active = self._compile(self._core, by_model_name)
+            except Exception as e:
+                log.warning("Reshape of %s version %d to %s failed: %s", self.model_name, self.version, shapes, e)
+                raise ServingError(grpc.StatusCode.FAILED_PRECONDITION, RESHAPE_FAILED) from None
+            log.info("Reshaped %s version %d to %s", self.model_name, self.version, shapes)
+
+    def files_changed(self) -> bool:
+        """Whether the version directory changed since this version was created (to retry failed loads)."""
+        return _fingerprint(self.path) != self._fingerprint
 
     def retire(self) -> None:
         """AVAILABLE -> UNLOADING -> (in-flight requests finish) -> END; frees the compiled model."""
@@ -131,8 +188,7 @@ class ModelVersion:
             self.state = ModelState.UNLOADING
             self._cond.notify_all()
             self._cond.wait_for(lambda: self._in_flight == 0)
-            self._compiled = None
-            self._pool = queue.SimpleQueue()
+            self._active = None
             self.state = ModelState.END
             self._cond.notify_all()
         log.info("Retired %s version %d", self.model_name, self.version)
@@ -140,24 +196,31 @@ class ModelVersion:
     def wait_until_loaded(self, timeout: float) -> None:
         with self._cond:
             self._cond.wait_for(
-                lambda: self.state != ModelState.LOADING and self.state != ModelState.START
+                lambda: self.state not in (ModelState.START, ModelState.LOADING)
                 or self.error_code != ErrorCode.OK,
                 timeout,
             )
 
-    @contextmanager
-    def serving(self) -> Iterator[ModelVersion]:
+    def acquire(self) -> None:
         """Marks a request in flight; raises OVMS's errors when this version cannot serve."""
         with self._cond:
             self._check_servable()
             self._in_flight += 1
+
+    def release(self) -> None:
+        with self._cond:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._cond.notify_all()
+
+    @contextmanager
+    def serving(self) -> Iterator[ModelVersion]:
+        """acquire() ... release() around one request."""
+        self.acquire()
         try:
             yield self
         finally:
-            with self._cond:
-                self._in_flight -= 1
-                if self._in_flight == 0:
-                    self._cond.notify_all()
+            self.release()
 
     def _check_servable(self) -> None:
         if self.state == ModelState.AVAILABLE:
@@ -169,12 +232,15 @@ class ModelVersion:
     # ---- inference ----
 
     def infer(self, arrays: Mapping[int, np.ndarray[Any, Any]], output_filter: list[str]) -> bytes:
-        """Runs one inference (interpreter released inside OpenVINO) and returns PredictResponse bytes."""
-        ports = self._output_ports
+        """Runs one inference (interpreter released inside OpenVINO) and returns PredictResponse bytes.
+        Call between acquire() and release()."""
+        active = self._active
+        assert active is not None, "infer() on a version that is not serving"
+        ports = active.output_ports
         if output_filter:
             wanted = set(output_filter)
             ports = [(name, port) for name, port in ports if name in wanted]
-        request = self._pool.get()
+        request = active.pool.get()
         try:
             for port, array in arrays.items():
                 # OpenVINO shares writable C-contiguous memory and copies read-only views of request bytes.
@@ -183,7 +249,16 @@ class ModelVersion:
             outputs = [(name, request.get_output_tensor(port).data) for name, port in ports]
             return _native.build_predict_response(self.model_name, self.version, outputs)
         finally:
-            self._pool.put(request)
+            active.pool.put(request)
+
+
+def _fingerprint(path: Path) -> tuple[tuple[str, int, int], ...]:
+    try:
+        return tuple(
+            sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in path.rglob("*") if p.is_file())
+        )
+    except OSError:
+        return ()
 
 
 def _per_input(value: Any, model: ov.Model) -> dict[str, Any]:
@@ -209,9 +284,13 @@ def _model_layout(node: ov.Output) -> str | None:
     return letters or None
 
 
-def _reshape(model: ov.Model, config: ModelConfig, layouts: dict[str, Any]) -> None:
-    """Applies --shape and --batch_size (in the model's own layout)."""
-    shapes = _per_input(config.shape, model)
+def _reshape(
+    model: ov.Model, config: ModelConfig, layouts: dict[str, Any], overrides: dict[str, tuple[int, ...]]
+) -> None:
+    """Applies --shape and --batch_size, then auto-reshape `overrides`; all given in the client's layout."""
+    shapes: dict[str, Any] = _per_input(config.shape, model)
+    for name, dims in overrides.items():
+        shapes[name] = tuple(Dim.static(n) for n in dims)
     new_shapes: dict[str, ov.PartialShape] = {}
     for node in model.inputs:
         name = node.get_any_name()
@@ -224,7 +303,7 @@ def _reshape(model: ov.Model, config: ModelConfig, layouts: dict[str, Any]) -> N
                 dims = [dims[request.tensor.index(axis)] for axis in request.model]
             new_shapes[name] = ov.PartialShape([d.to_ov() for d in dims])
     batch = config.batch_size
-    if isinstance(batch, Dim):
+    if isinstance(batch, Dim) and not overrides:
         for node in model.inputs:
             name = node.get_any_name()
             partial = new_shapes.get(name, node.get_partial_shape())

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import grpc
 
 from .. import _native
-from ..errors import ServingError
+from ..errors import ConfigError, ServingError
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ def status_of(err: BaseException) -> tuple[grpc.StatusCode, str]:
     """(code, details) for an exception raised while serving a request."""
     if isinstance(err, ServingError):
         return err.code, err.message
-    if isinstance(err, _native.InvalidInput):
+    if isinstance(err, (_native.InvalidInput, ConfigError)):
         return grpc.StatusCode.INVALID_ARGUMENT, str(err)
     return grpc.StatusCode.INTERNAL, "Internal server error"
 

@@ -29,8 +29,7 @@ class PredictionService:
     def predict(self, request: bytes, context: grpc.ServicerContext) -> bytes:
         """The hot path: no Python protobuf objects; tensors are numpy views over `request`."""
         name, version, inputs, output_filter = _native.parse_predict_request(request)
-        model_version = self.registry.resolve(name, version, wait_for_loading=True)
-        with model_version.serving():
+        with self.registry.serving(name, version) as model_version:
             arrays = validate(model_version, inputs)
             _check_output_filter(model_version, output_filter)
             return model_version.infer(arrays, output_filter)
@@ -45,8 +44,7 @@ class PredictionService:
             raise invalid_argument(INVALID_SIGNATURE_NAME)
         spec = request.model_spec
         version = spec.version.value if spec.HasField("version") else 0
-        model_version = self.registry.resolve(spec.name, version)
-        with model_version.serving():
+        with self.registry.resolve(spec.name, version).serving() as model_version:
             return metadata_response(model_version)
 
 
