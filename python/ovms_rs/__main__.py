@@ -43,6 +43,14 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--grpc_workers", type=int, default=1)
     p.add_argument("--rest_workers", type=int, default=0)
     p.add_argument("--grpc_max_threads", type=int, default=0, help="gRPC handler threads (0 = default)")
+    p.add_argument("--max_message_bytes", type=int, default=1024 * 1024 * 1024,
+                   help="largest gRPC message accepted or sent (default 1 GiB, as OVMS)")
+    p.add_argument("--max_queue_size", type=int, default=128,
+                   help="requests per model version that may wait for an infer request "
+                        "before RESOURCE_EXHAUSTED (default 128)")
+    p.add_argument("--grpc_tls_cert", help="PEM certificate chain: serve gRPC over TLS")
+    p.add_argument("--grpc_tls_key", help="PEM private key for --grpc_tls_cert")
+    p.add_argument("--grpc_tls_client_ca", help="PEM CA bundle: require client certificates it signed")
     p.add_argument("--metrics_enable", action="store_true")
     p.add_argument("--metrics_list", default="")
 
@@ -70,6 +78,12 @@ def parse_server_config(args: argparse.Namespace) -> ServerConfig:
         models = (_cli_model(args, DEMO_MODEL_NAME, demo_dir() / DEMO_MODEL_NAME),)
     if not 0 < args.port < 65536:
         raise ConfigError(f"port number out of range: {args.port}")
+    if bool(args.grpc_tls_cert) != bool(args.grpc_tls_key):
+        raise ConfigError("--grpc_tls_cert and --grpc_tls_key go together")
+    if args.grpc_tls_client_ca and not args.grpc_tls_cert:
+        raise ConfigError("--grpc_tls_client_ca needs --grpc_tls_cert and --grpc_tls_key")
+    if args.max_message_bytes <= 0 or args.max_queue_size < 0:
+        raise ConfigError("--max_message_bytes must be > 0 and --max_queue_size >= 0")
     return ServerConfig(
         port=args.port,
         rest_port=args.rest_port,
@@ -78,6 +92,11 @@ def parse_server_config(args: argparse.Namespace) -> ServerConfig:
         config_path=config_path,
         file_system_poll_wait_seconds=args.file_system_poll_wait_seconds,
         grpc_threads=args.grpc_max_threads,
+        max_message_bytes=args.max_message_bytes,
+        max_queue_size=args.max_queue_size,
+        tls_cert=Path(args.grpc_tls_cert) if args.grpc_tls_cert else None,
+        tls_key=Path(args.grpc_tls_key) if args.grpc_tls_key else None,
+        tls_client_ca=Path(args.grpc_tls_client_ca) if args.grpc_tls_client_ca else None,
         log_level=args.log_level,
         log_path=Path(args.log_path) if args.log_path else None,
     )

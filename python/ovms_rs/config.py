@@ -187,5 +187,9 @@ class ServerConfig:
     grpc_workers: int = 1
     grpc_threads: int = 0
     max_message_bytes: int = 1024 * 1024 * 1024
+    max_queue_size: int = 128
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
     log_level: str = "INFO"
     log_path: Path | None = None

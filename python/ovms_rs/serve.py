@@ -20,7 +20,7 @@ SHUTDOWN_GRACE_SECONDS = 30.0
 
 def serve(config: ServerConfig) -> None:
     """Runs until SIGTERM/SIGINT. Raises ConfigError when the configuration cannot be served."""
-    registry = ModelRegistry()
+    registry = ModelRegistry(max_queue=config.max_queue_size)
     applier = ConfigApplier(registry, config.config_path)
     if config.config_path is not None:
         applier.reload_config()  # a bad file stops start-up; one bad model in it is skipped

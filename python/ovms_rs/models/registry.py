@@ -21,7 +21,7 @@ from ..errors import (
     model_version_retired,
 )
 from . import repository
-from .version import LOADING_WAIT_SECONDS, ErrorCode, ModelState, ModelVersion
+from .version import DEFAULT_MAX_QUEUE, LOADING_WAIT_SECONDS, ErrorCode, ModelState, ModelVersion
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +31,9 @@ RETIRED_STATES = (ModelState.UNLOADING, ModelState.END)
 class Model:
     """One served model name: its config and every version it has had (retired ones stay, in END)."""
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, max_queue: int = DEFAULT_MAX_QUEUE) -> None:
         self.config = config
+        self.max_queue = max_queue
         self.versions: dict[int, ModelVersion] = {}
         self.lock = threading.Lock()
         # Serialises changes (poller, reload requests) to this model; requests never take it.
@@ -63,7 +64,9 @@ class Model:
 
     def load(self, core: ov.Core, versions: dict[int, Path]) -> list[ModelVersion]:
         """Creates and loads versions (in parallel), replacing entries of the same numbers once loaded."""
-        created = [ModelVersion(self.name, n, p, self.config) for n, p in sorted(versions.items())]
+        created = [
+            ModelVersion(self.name, n, p, self.config, self.max_queue) for n, p in sorted(versions.items())
+        ]
         with self.lock:
             for mv in created:
                 # A new version shows as LOADING at once; a replacement keeps the old one serving meanwhile.
@@ -117,8 +120,9 @@ class Model:
 class ModelRegistry:
     """Thread-safe registry of served models."""
 
-    def __init__(self, core: ov.Core | None = None) -> None:
+    def __init__(self, core: ov.Core | None = None, max_queue: int = DEFAULT_MAX_QUEUE) -> None:
         self.core = core or ov.Core()
+        self.max_queue = max_queue
         self._models: dict[str, Model] = {}
         self._lock = threading.Lock()
 
@@ -185,7 +189,7 @@ class ModelRegistry:
             model = self._models.get(config.name)
             is_new = model is None
             if model is None:
-                model = self._models[config.name] = Model(config)
+                model = self._models[config.name] = Model(config, self.max_queue)
         with model.change_lock:
             model.active = True
             if is_new or not model.live_versions():

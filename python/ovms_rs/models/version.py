@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 
 # OVMS waits this long for a LOADING version before answering UNAVAILABLE.
 LOADING_WAIT_SECONDS = 10.0
+# Requests per version allowed to wait for a free infer request before RESOURCE_EXHAUSTED.
+DEFAULT_MAX_QUEUE = 128
+QUEUE_FULL = "Too many requests waiting for an inference request of this model version"
+DEADLINE_EXCEEDED = "Deadline exceeded while waiting for an inference request"
 
 
 class ModelState(enum.IntEnum):
@@ -70,7 +74,9 @@ class Compiled:
 class ModelVersion:
     """A version directory turned into something that serves Predict; thread-safe."""
 
-    def __init__(self, model_name: str, version: int, path: Path, config: ModelConfig) -> None:
+    def __init__(
+        self, model_name: str, version: int, path: Path, config: ModelConfig, max_queue: int = DEFAULT_MAX_QUEUE
+    ) -> None:
         self.model_name = model_name
         self.version = version
         self.path = path
@@ -82,6 +88,9 @@ class ModelVersion:
         self._active: Compiled | None = None
         self._cond = threading.Condition()
         self._in_flight = 0
+        # Requests waiting for a free infer request; bounded so a flood can't grow memory without limit.
+        self._queued = 0
+        self._max_queue = max_queue
         self._reshape_lock = threading.Lock()
         self._fingerprint = _fingerprint(path)
 
@@ -231,16 +240,38 @@ class ModelVersion:
 
     # ---- inference ----
 
-    def infer(self, arrays: Mapping[int, np.ndarray[Any, Any]], output_filter: list[str]) -> bytes:
+    def _take_infer_request(self, active: Compiled, timeout: float | None) -> ov.InferRequest:
+        try:
+            return active.pool.get_nowait()
+        except queue.Empty:
+            pass
+        with self._cond:
+            if self._queued >= self._max_queue:
+                raise ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED, QUEUE_FULL)
+            self._queued += 1
+        try:
+            return active.pool.get(timeout=timeout)
+        except queue.Empty:
+            raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, DEADLINE_EXCEEDED) from None
+        finally:
+            with self._cond:
+                self._queued -= 1
+
+    def infer(
+        self,
+        arrays: Mapping[int, np.ndarray[Any, Any]],
+        output_filter: list[str],
+        timeout: float | None = None,
+    ) -> bytes:
         """Runs one inference (interpreter released inside OpenVINO) and returns PredictResponse bytes.
-        Call between acquire() and release()."""
+        Call between acquire() and release(). `timeout`: seconds left of the client's deadline."""
         active = self._active
         assert active is not None, "infer() on a version that is not serving"
         ports = active.output_ports
         if output_filter:
             wanted = set(output_filter)
             ports = [(name, port) for name, port in ports if name in wanted]
-        request = active.pool.get()
+        request = self._take_infer_request(active, timeout)
         try:
             for port, array in arrays.items():
                 # OpenVINO shares writable C-contiguous memory and copies read-only views of request bytes.

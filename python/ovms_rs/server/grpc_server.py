@@ -13,8 +13,26 @@ from .._proto.tensorflow_serving.apis import (
     model_management_pb2,
 )
 from ..config import ServerConfig
+from ..errors import ConfigError
 from ..models.registry import ModelRegistry
 from . import model_service, prediction_service
+
+
+DEFAULT_THREADS = 64
+MAX_CONCURRENT_RPCS = 1024
+
+
+def _tls_credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    try:
+        cert, key = config.tls_cert.read_bytes(), config.tls_key.read_bytes()
+        client_ca = config.tls_client_ca.read_bytes() if config.tls_client_ca else None
+    except OSError as e:
+        raise ConfigError(f"Cannot read TLS file {e.filename}: {e.strerror}") from None
+    return grpc.ssl_server_credentials(
+        [(key, cert)], root_certificates=client_ca, require_client_auth=client_ca is not None
+    )
 
 
 def _handlers(registry: ModelRegistry, reload_config: Callable[[], None] | None) -> list[grpc.GenericRpcHandler]:
@@ -59,13 +77,25 @@ def build_server(
         ("grpc.max_send_message_length", config.max_message_bytes),
         ("grpc.so_reuseport", 0),
     ]
-    workers = config.grpc_threads or 32
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), options=options)
+    workers = config.grpc_threads or DEFAULT_THREADS
+    # Calls beyond this are refused with RESOURCE_EXHAUSTED by grpcio rather than queued without bound.
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
+        options=options,
+        maximum_concurrent_rpcs=max(workers, MAX_CONCURRENT_RPCS),
+    )
     for handler in _handlers(registry, reload_config):
         server.add_generic_rpc_handlers((handler,))
     address = config.grpc_bind_address
     host = f"[{address}]" if ":" in address else address
-    port = server.add_insecure_port(f"{host}:{config.port}")
+    credentials = _tls_credentials(config)
+    try:
+        if credentials is None:
+            port = server.add_insecure_port(f"{host}:{config.port}")
+        else:
+            port = server.add_secure_port(f"{host}:{config.port}", credentials)
+    except RuntimeError:
+        port = 0
     if port == 0:
-        raise OSError(f"Could not bind gRPC port {address}:{config.port}")
+        raise ConfigError(f"Could not bind gRPC port {address}:{config.port} (in use, or no such address)")
     return server, port

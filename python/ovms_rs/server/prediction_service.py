@@ -32,7 +32,7 @@ class PredictionService:
         with self.registry.serving(name, version) as model_version:
             arrays = validate(model_version, inputs)
             _check_output_filter(model_version, output_filter)
-            return model_version.infer(arrays, output_filter)
+            return model_version.infer(arrays, output_filter, context.time_remaining())
 
     @grpc_method
     def get_model_metadata(
