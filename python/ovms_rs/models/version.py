@@ -312,7 +312,8 @@ def _batch_axis(layout: str | None) -> int | None:
 def _model_layout(node: ov.Output) -> str | None:
     text = str(node.get_node().get_layout().to_string()) if hasattr(node.get_node(), "get_layout") else ""
     letters = text.strip("[]").replace(",", "")
-    return letters or None
+    # An unset layout prints as "[...]": no information, not "no batch axis".
+    return letters if letters and "." not in letters else None
 
 
 def _reshape(
