@@ -8,7 +8,10 @@ use numpy::{PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
 
 use crate::dtype::DType;
 use crate::error::Error;
-use crate::wire::{len_field_size, put_key, put_len_field, put_varint, varint_len, VARINT};
+use crate::wire::{len_field_size, put_key, put_len_field, put_varint, varint_len, Sink, SliceSink, VARINT};
+
+/// Replies larger than this are written with the interpreter released.
+const DETACH_BYTES: usize = 256 * 1024;
 
 /// An output ready to be written: everything but the data is small and owned.
 struct Output<'a> {
@@ -45,7 +48,7 @@ fn model_spec(name: &str, version: i64) -> Vec<u8> {
 }
 
 /// Writes PredictResponse { map<string, TensorProto> outputs = 1; ModelSpec model_spec = 2; }.
-fn write_response(out: &mut Vec<u8>, outputs: &[Output<'_>], spec: &[u8]) {
+fn write_response(out: &mut impl Sink, outputs: &[Output<'_>], spec: &[u8]) {
     for o in outputs {
         put_key(out, 1, 2);
         put_varint(out, entry_size(o) as u64);
@@ -102,10 +105,19 @@ pub fn build_predict_response<'py>(
     }
     let spec = model_spec(model_name, version);
     let size = response_size(&views, &spec);
-    let mut buf = Vec::with_capacity(size);
-    write_response(&mut buf, &views, &spec);
-    debug_assert_eq!(buf.len(), size);
-    Ok(PyBytes::new(py, &buf))
+    PyBytes::new_with(py, size, |buf| {
+        let mut write = || {
+            let mut sink = SliceSink::new(buf);
+            write_response(&mut sink, &views, &spec);
+            debug_assert_eq!(sink.written(), size);
+        };
+        if size > DETACH_BYTES {
+            py.detach(write);
+        } else {
+            write();
+        }
+        Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -237,16 +237,39 @@ impl TensorView<'_> {
     }
 }
 
+/// Number of values in typed fields, without decoding them: a packed run of fixed-width values is
+/// len / width; a packed run of varints has one terminating byte (high bit clear) per value.
 fn count_typed(dtype: DType, vals: &[&Value<'_>]) -> usize {
-    let mut n = 0usize;
+    let width = match dtype.val_field() {
+        ValField::Float => Some(4),
+        ValField::Double => Some(8),
+        _ => None,
+    };
+    vals.iter()
+        .map(|v| match (v, width) {
+            (Value::Bytes(b, _), Some(w)) => b.len() / w,
+            (Value::Bytes(b, _), None) => b.iter().filter(|&&byte| byte & 0x80 == 0).count(),
+            _ => 1,
+        })
+        .sum()
+}
+
+/// Decodes fixed-width little-endian values; packed runs take a straight copy loop.
+fn fixed_values<T, const N: usize>(
+    vals: &[&Value<'_>],
+    count: usize,
+    conv: impl Fn([u8; N]) -> T,
+) -> Result<Vec<T>> {
+    let mut out = Vec::with_capacity(count);
     for v in vals {
-        let _ = match dtype.val_field() {
-            ValField::Float => for_each_fixed::<4>(v, |_| n += 1),
-            ValField::Double => for_each_fixed::<8>(v, |_| n += 1),
-            _ => for_each_varint(v, |_| n += 1),
-        };
+        match v {
+            Value::Bytes(b, _) if b.len() % N == 0 => {
+                out.extend(b.chunks_exact(N).map(|c| conv(c.try_into().expect("chunk of N bytes"))))
+            }
+            other => for_each_fixed::<N>(other, |b| out.push(conv(b)))?,
+        }
     }
-    n
+    Ok(out)
 }
 
 /// Decodes typed values; Ok(None) when their number is not `count` (checked before allocating).
@@ -263,20 +286,8 @@ fn decode_typed(dtype: DType, vals: &[&Value<'_>], count: usize) -> Result<Optio
     }
     // Narrowing casts follow TensorFlow: int_val holds int32 values that are truncated to the dtype.
     let d = match dtype {
-        DType::Float => {
-            let mut out = Vec::with_capacity(count);
-            for v in vals {
-                for_each_fixed::<4>(v, |b| out.push(f32::from_le_bytes(b)))?;
-            }
-            Decoded::Floats(out)
-        }
-        DType::Double => {
-            let mut out = Vec::with_capacity(count);
-            for v in vals {
-                for_each_fixed::<8>(v, |b| out.push(f64::from_le_bytes(b)))?;
-            }
-            Decoded::Doubles(out)
-        }
+        DType::Float => Decoded::Floats(fixed_values(vals, count, f32::from_le_bytes)?),
+        DType::Double => Decoded::Doubles(fixed_values(vals, count, f64::from_le_bytes)?),
         DType::Int32 => Decoded::I32(varints(vals, count, |x| x as i32)?),
         DType::Int16 => Decoded::I16(varints(vals, count, |x| x as i16)?),
         DType::Int8 => Decoded::I8(varints(vals, count, |x| x as i8)?),

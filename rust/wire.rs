@@ -146,15 +146,54 @@ pub fn varint_len(mut v: u64) -> usize {
     n
 }
 
-pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
+/// Where encoded bytes go: a growable Vec (tests, small messages) or a preallocated reply buffer.
+pub trait Sink {
+    fn put(&mut self, bytes: &[u8]);
 }
 
-pub fn put_key(out: &mut Vec<u8>, field: u32, wire_type: u8) {
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+/// Writes into a buffer sized in advance (the reply `bytes` object), so data is copied exactly once.
+pub struct SliceSink<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
+}
+
+impl<'a> SliceSink<'a> {
+    pub fn new(buf: &'a mut [u8]) -> Self {
+        SliceSink { buf, pos: 0 }
+    }
+
+    pub fn written(&self) -> usize {
+        self.pos
+    }
+}
+
+impl Sink for SliceSink<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        // The caller computed the exact size; overflowing it is a bug, not a client error.
+        self.buf[self.pos..self.pos + bytes.len()].copy_from_slice(bytes);
+        self.pos += bytes.len();
+    }
+}
+
+pub fn put_varint(out: &mut impl Sink, mut v: u64) {
+    let mut tmp = [0u8; 10];
+    let mut n = 0;
+    while v >= 0x80 {
+        tmp[n] = (v as u8) | 0x80;
+        v >>= 7;
+        n += 1;
+    }
+    tmp[n] = v as u8;
+    out.put(&tmp[..=n]);
+}
+
+pub fn put_key(out: &mut impl Sink, field: u32, wire_type: u8) {
     put_varint(out, (u64::from(field) << 3) | u64::from(wire_type));
 }
 
@@ -163,10 +202,10 @@ pub fn len_field_size(payload: usize) -> usize {
     1 + varint_len(payload as u64) + payload
 }
 
-pub fn put_len_field(out: &mut Vec<u8>, field: u32, payload: &[u8]) {
+pub fn put_len_field(out: &mut impl Sink, field: u32, payload: &[u8]) {
     put_key(out, field, LEN);
     put_varint(out, payload.len() as u64);
-    out.extend_from_slice(payload);
+    out.put(payload);
 }
 
 #[cfg(test)]
