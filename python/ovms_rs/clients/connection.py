@@ -20,17 +20,27 @@ class ClientError(Exception):
 
 def add_connection_args(parser: argparse.ArgumentParser) -> None:
     """--grpc_address and --grpc_port, with OVMS's defaults and help."""
-    parser.add_argument("--grpc_address", required=False, default="localhost",
-                        help="Specify url to grpc service. default:localhost")
-    parser.add_argument("--grpc_port", required=False, default=9000, type=int,
-                        help="Specify port to grpc service. default: 9000")
+    parser.add_argument(
+        "--grpc_address",
+        required=False,
+        default="localhost",
+        help="Specify url to grpc service. default:localhost",
+    )
+    parser.add_argument(
+        "--grpc_port",
+        required=False,
+        default=9000,
+        type=int,
+        help="Specify port to grpc service. default: 9000",
+    )
 
 
 def add_model_args(parser: argparse.ArgumentParser, name_help: str, version_help: str) -> None:
     """--model_name (default resnet, as OVMS's clients) and --model_version (default: the server's)."""
     parser.add_argument("--model_name", default="resnet", help=name_help, dest="model_name")
-    parser.add_argument("--model_version", default=None, type=int, help=version_help,
-                        dest="model_version")
+    parser.add_argument(
+        "--model_version", default=None, type=int, help=version_help, dest="model_version"
+    )
 
 
 def target(args: argparse.Namespace) -> str:

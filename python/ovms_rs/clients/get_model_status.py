@@ -17,7 +17,14 @@ from .connection import (
 )
 
 # tensorflow_serving/apis/get_model_status.proto: ModelVersionStatus.State
-STATE_NAMES = {0: "UNKNOWN", 10: "START", 20: "LOADING", 30: "AVAILABLE", 40: "UNLOADING", 50: "END"}
+STATE_NAMES = {
+    0: "UNKNOWN",
+    10: "START",
+    20: "LOADING",
+    30: "AVAILABLE",
+    40: "UNLOADING",
+    50: "END",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,9 +56,9 @@ def get_status(args: argparse.Namespace) -> int:
     if args.model_version is not None:
         request.model_spec.version.value = args.model_version
     with open_channel(args) as channel:
-        response: get_model_status_pb2.GetModelStatusResponse = model_stub(
-            channel
-        ).GetModelStatus(request, REQUEST_TIMEOUT_S)
+        response: get_model_status_pb2.GetModelStatusResponse = model_stub(channel).GetModelStatus(
+            request, REQUEST_TIMEOUT_S
+        )
     print_status(response)
     return 0
 

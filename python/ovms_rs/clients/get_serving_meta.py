@@ -60,7 +60,7 @@ def _tensors(infos: Mapping[str, meta_graph_pb2.TensorInfo]) -> SignatureTensors
 
 def dtype_name(dtype: int) -> str:
     try:
-        return types_pb2.DataType.Name(dtype)
+        return str(types_pb2.DataType.Name(dtype))
     except ValueError:
         return str(dtype)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+
 import numpy as np
 import numpy.typing as npt
 
