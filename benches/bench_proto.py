@@ -9,12 +9,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from pytest_benchmark.fixture import BenchmarkFixture
-
-from benches.compare import compare
 from ovms_rs import _native
 from ovms_rs._proto.tensorflow.core.framework import tensor_shape_pb2
 from ovms_rs._proto.tensorflow_serving.apis import predict_pb2
+from pytest_benchmark.fixture import BenchmarkFixture
+
+from benches.compare import compare
 
 IMAGE = (1, 3, 224, 224)
 

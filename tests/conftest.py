@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from helpers import DEMO_MODEL_PATH, ServerProcess
 
 # gRPC clients in the test process must reach 127.0.0.1 directly.

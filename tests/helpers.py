@@ -12,7 +12,6 @@ from typing import Any
 
 import grpc
 import numpy as np
-
 import ovms_rs
 from ovms_rs._proto.tensorflow.core.framework import tensor_pb2, tensor_shape_pb2
 from ovms_rs._proto.tensorflow_serving.apis import (

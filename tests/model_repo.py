@@ -13,8 +13,14 @@ import grpc
 import numpy as np
 import openvino as ov
 import openvino.opset13 as ops
-
-from helpers import DEMO_MODEL_PATH, ServerProcess, output_array, predict_request, status_request, tensor_proto
+from helpers import (
+    DEMO_MODEL_PATH,
+    ServerProcess,
+    output_array,
+    predict_request,
+    status_request,
+    tensor_proto,
+)
 
 
 def tiny_model(version_dir: Path, scale: float, shape: list[int] | None = None) -> Path:

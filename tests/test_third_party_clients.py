@@ -9,7 +9,6 @@ import sys
 import textwrap
 
 import pytest
-
 from helpers import DEMO, ServerProcess, env_without_proxy, labeled_photos
 
 pytest.importorskip("ovmsclient")

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-
 from helpers import ServerProcess
 from model_repo import AVAILABLE, END, ask_tiny, states, tiny_repo, wait_for, write_config
 from ovms_rs._proto.tensorflow_serving.apis import model_management_pb2

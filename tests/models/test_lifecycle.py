@@ -10,9 +10,18 @@ from typing import Any
 import grpc
 import numpy as np
 import pytest
-
 from helpers import ServerProcess, output_array, predict_request, status_request, tensor_proto
-from model_repo import AVAILABLE, END, LOADING, ask_tiny, demo_repo, states, tiny_model, tiny_repo, wait_for
+from model_repo import (
+    AVAILABLE,
+    END,
+    LOADING,
+    ask_tiny,
+    demo_repo,
+    states,
+    tiny_model,
+    tiny_repo,
+    wait_for,
+)
 
 POLL = ("--file_system_poll_wait_seconds", "0.5")
 

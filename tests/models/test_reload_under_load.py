@@ -12,9 +12,17 @@ from pathlib import Path
 
 import grpc
 import numpy as np
-
 from helpers import ServerProcess, output_array, predict_request, tensor_proto
-from model_repo import AVAILABLE, END, demo_repo, states, tiny_model, tiny_repo, wait_for, write_config
+from model_repo import (
+    AVAILABLE,
+    END,
+    demo_repo,
+    states,
+    tiny_model,
+    tiny_repo,
+    wait_for,
+    write_config,
+)
 
 RETIRED = "Model with requested version is retired"
 MISSING = "Model with requested version is not found"

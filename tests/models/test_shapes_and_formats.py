@@ -11,7 +11,6 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
-
 from helpers import ServerProcess, output_array, predict_request, tensor_proto
 from model_repo import ask_tiny, tiny_repo
 from ovms_rs._proto.tensorflow_serving.apis import get_model_metadata_pb2
@@ -85,7 +84,7 @@ def test_mapping_config_renames_inputs_and_outputs(tmp_path: Path) -> None:
         x = np.full((1, 4), 2.0, np.float32)
         reply = server.prediction_stub().Predict(predict_request({"pixels": tensor_proto(x)}, model="tiny"), timeout=30)
         assert output_array(reply.outputs["scores"]).tolist() == [[2.0, 2.0, 2.0, 2.0]]
-        code, details = _predict_error(server, "tiny", x)
+        _, details = _predict_error(server, "tiny", x)
         assert details == "Missing input with specific name - Required input: pixels"
 
 

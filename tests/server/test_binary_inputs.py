@@ -11,7 +11,6 @@ import numpy as np
 import openvino as ov
 import openvino.opset13 as ops
 import pytest
-
 from helpers import (
     DEMO_MODEL_PATH,
     ServerProcess,
@@ -100,7 +99,7 @@ def test_binary_errors(nhwc_server: ServerProcess, demo_server: ServerProcess) -
     assert (code, details) == (invalid, "Invalid input batch size - Expected: 1; Actual: 2; input name: data")
     assert _error(demo_server, predict_request({"data": binary_proto([jpeg])})) == (
         invalid, "Received binary image input but resource not configured to accept NHWC layout")
-    ok, gray = cv2.imencode(".png", np.zeros((50, 60), np.uint8))
+    _, gray = cv2.imencode(".png", np.zeros((50, 60), np.uint8))
     assert _error(nhwc_server, predict_request({"data": binary_proto([gray.tobytes()])})) == (
         invalid, "Invalid number of channels in binary input")
 
@@ -136,12 +135,12 @@ def dynamic_nhwc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Se
 
 def test_dynamic_size_keeps_resolution_and_pixels_unscaled(dynamic_nhwc_server: ServerProcess) -> None:
     img = np.full((30, 40, 3), (10, 20, 30), np.uint8)  # BGR
-    ok, png = cv2.imencode(".png", img)
+    _, png = cv2.imencode(".png", img)
     reply = dynamic_nhwc_server.prediction_stub().Predict(
         predict_request({"image": binary_proto([png.tobytes()])}, model="m"), timeout=30)
     # Pixels arrive in BGR order, 0..255 unscaled.
     assert output_array(reply.outputs["mean"]).tolist() == [[10.0, 20.0, 30.0]]
-    ok, other = cv2.imencode(".png", np.zeros((31, 40, 3), np.uint8))
+    _, other = cv2.imencode(".png", np.zeros((31, 40, 3), np.uint8))
     assert _error(dynamic_nhwc_server, predict_request({"image": binary_proto([png.tobytes(), other.tobytes()])},
                                                        model="m")) == (
         grpc.StatusCode.INVALID_ARGUMENT, "Binary input images for this endpoint are required to have the same resolution")

@@ -10,7 +10,6 @@ import numpy as np
 import openvino as ov
 import openvino.opset13 as ops
 import pytest
-
 from helpers import ServerProcess, output_array, predict_request, tensor_proto
 
 # numpy dtype, OpenVINO type, the TensorProto field TF Serving uses for typed values

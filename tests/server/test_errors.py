@@ -7,7 +7,6 @@ from typing import Any
 import grpc
 import numpy as np
 import pytest
-
 from helpers import DEMO, ServerProcess, predict_request, status_request, tensor_proto
 from ovms_rs._proto.tensorflow_serving.apis import get_model_metadata_pb2
 

@@ -5,8 +5,14 @@ from __future__ import annotations
 import grpc
 import numpy as np
 import pytest
-
-from helpers import ServerProcess, labeled_photos, output_array, photo_nchw, predict_request, tensor_proto
+from helpers import (
+    ServerProcess,
+    labeled_photos,
+    output_array,
+    photo_nchw,
+    predict_request,
+    tensor_proto,
+)
 
 PREDICT = "/tensorflow.serving.PredictionService/Predict"
 

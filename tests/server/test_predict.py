@@ -7,7 +7,6 @@ import threading
 import grpc
 import numpy as np
 import pytest
-
 from helpers import (
     DEMO,
     ServerProcess,

@@ -18,7 +18,12 @@ import openvino as ov
 
 from .. import _native
 from ..config import ModelConfig
-from ..errors import RESHAPE_FAILED, ServingError, model_version_not_loaded_yet, model_version_retired
+from ..errors import (
+    RESHAPE_FAILED,
+    ServingError,
+    model_version_not_loaded_yet,
+    model_version_retired,
+)
 from . import repository
 from .shapes import AUTO, LayoutRequest
 from .tensor_spec import Dim, TensorSpec, precision_of

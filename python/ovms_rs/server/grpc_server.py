@@ -17,7 +17,6 @@ from ..errors import ConfigError
 from ..models.registry import ModelRegistry
 from . import model_service, prediction_service
 
-
 DEFAULT_THREADS = 64
 MAX_CONCURRENT_RPCS = 1024
 

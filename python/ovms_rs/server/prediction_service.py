@@ -8,7 +8,12 @@ from .. import _native
 from .._proto.tensorflow.core.framework import tensor_shape_pb2
 from .._proto.tensorflow.core.protobuf import meta_graph_pb2
 from .._proto.tensorflow_serving.apis import get_model_metadata_pb2
-from ..errors import INVALID_OUTPUT_FILTER, INVALID_SIGNATURE_NAME, MODEL_SPEC_MISSING, invalid_argument
+from ..errors import (
+    INVALID_OUTPUT_FILTER,
+    INVALID_SIGNATURE_NAME,
+    MODEL_SPEC_MISSING,
+    invalid_argument,
+)
 from ..models.registry import ModelRegistry
 from ..models.tensor_spec import TensorSpec
 from ..models.validation import validate
