@@ -42,7 +42,7 @@ class ModelConfig:
 
 
 # Keys OVMS's config.json schema accepts for a model; the stateful ones are accepted and ignored.
-_MODEL_KEYS = {
+_MODEL_KEYS: dict[str, type | tuple[type, ...]] = {
     "name": str,
     "base_path": str,
     "batch_size": (str, int),

@@ -47,6 +47,7 @@ class ConfigApplier:
 
     def poll_once(self) -> None:
         if self.config_path is not None:
+            text: str | None
             try:
                 text = _read(self.config_path)
             except ConfigError as e:

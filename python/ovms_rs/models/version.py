@@ -326,19 +326,19 @@ def _reshape(
 ) -> None:
     """Applies --shape and --batch_size, then auto-reshape `overrides`; all given in the client's layout."""
     shapes: dict[str, Any] = _per_input(config.shape, model)
-    for name, dims in overrides.items():
-        shapes[name] = tuple(Dim.static(n) for n in dims)
+    for name, override in overrides.items():
+        shapes[name] = tuple(Dim.static(n) for n in override)
     new_shapes: dict[str, ov.PartialShape] = {}
     for node in model.inputs:
         name = node.get_any_name()
         shape = shapes.get(name)
         if shape is not None and shape != AUTO:
-            dims = list(shape)
+            client_dims: list[Dim] = list(shape)
             request: LayoutRequest | None = layouts.get(name)
             if request is not None and request.transposes:
                 # --shape is given in the client's layout; the model takes the other one.
-                dims = [dims[request.tensor.index(axis)] for axis in request.model]
-            new_shapes[name] = ov.PartialShape([d.to_ov() for d in dims])
+                client_dims = [client_dims[request.tensor.index(axis)] for axis in request.model]
+            new_shapes[name] = ov.PartialShape([d.to_ov() for d in client_dims])
     batch = config.batch_size
     if isinstance(batch, Dim) and not overrides:
         for node in model.inputs:
@@ -349,9 +349,9 @@ def _reshape(
             axis = _batch_axis(layout)
             if axis is None or partial.rank.is_dynamic or axis >= partial.rank.get_length():
                 continue
-            dims = list(partial)
-            dims[axis] = batch.to_ov()
-            new_shapes[name] = ov.PartialShape(dims)
+            ov_dims = list(partial)
+            ov_dims[axis] = batch.to_ov()
+            new_shapes[name] = ov.PartialShape(ov_dims)
     if new_shapes:
         model.reshape(new_shapes)
 

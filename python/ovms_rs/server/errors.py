@@ -38,6 +38,7 @@ def grpc_method(fn: Method) -> Method:
             code, details = status_of(err)
             if code == grpc.StatusCode.INTERNAL:
                 log.exception("Unexpected error in %s", fn.__name__)
-            context.abort(code, details)
+            context.abort(code, details)  # raises: ends the RPC with this status
+            raise AssertionError("context.abort returned") from err
 
     return wrapper  # type: ignore[return-value]
