@@ -1,0 +1,81 @@
+"""transpose_layout vs numpy's transpose + ascontiguousarray, measured in the same run.
+
+Run: .venv/bin/python -m pytest benches/bench_transpose.py -q -s
+
+Each test benchmarks ours with the `benchmark` fixture and times numpy with the same number of calls,
+half before and half after ours so a drifting machine biases neither side. The ratio (numpy mean / ours
+mean; > 1 means ours is faster) is printed and stored in `benchmark.extra_info`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from ovms_rs._native import transpose_layout
+from pytest_benchmark.fixture import BenchmarkFixture
+
+# (id, shape, dtype, target layout): the shapes a server sees for 224x224 RGB models.
+CASES = [
+    ("nhwc_to_nchw-1x224x224x3-uint8", (1, 224, 224, 3), np.uint8, "NCHW"),
+    ("nhwc_to_nchw-1x224x224x3-float32", (1, 224, 224, 3), np.float32, "NCHW"),
+    ("nhwc_to_nchw-32x224x224x3-float32", (32, 224, 224, 3), np.float32, "NCHW"),
+    ("nchw_to_nhwc-1x3x224x224-float32", (1, 3, 224, 224), np.float32, "NHWC"),
+    # A feature map with many channels: the tiled (wide-C) kernels.
+    ("nhwc_to_nchw-1x56x56x64-float32", (1, 56, 56, 64), np.float32, "NCHW"),
+]
+
+AXES = {"NCHW": (0, 3, 1, 2), "NHWC": (0, 2, 3, 1)}
+
+
+def mean_seconds(fn: Callable[[], object], rounds: int, iterations: int) -> float:
+    """Mean seconds per call over `rounds` timed batches of `iterations` calls."""
+    total = 0.0
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(iterations):
+            fn()
+        total += time.perf_counter() - start
+    return total / (rounds * iterations)
+
+
+@pytest.mark.parametrize(
+    ("shape", "dtype", "to"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_transpose_vs_numpy(
+    benchmark: BenchmarkFixture,
+    capsys: pytest.CaptureFixture[str],
+    shape: tuple[int, ...],
+    dtype: type,
+    to: str,
+) -> None:
+    x = np.random.default_rng(0).integers(0, 255, shape).astype(dtype)
+    axes = AXES[to]
+
+    def numpy_way() -> np.ndarray:
+        return np.ascontiguousarray(x.transpose(axes))
+
+    def ours() -> np.ndarray:
+        return transpose_layout(x, to)
+
+    np.testing.assert_array_equal(ours(), numpy_way())
+    nbytes = x.nbytes
+    iterations = max(1, min(50, 2_000_000 // nbytes))
+    rounds = 40 if nbytes < 4_000_000 else 16
+
+    mean_seconds(numpy_way, 2, iterations)  # warm up numpy's allocator and code paths too
+    numpy_before = mean_seconds(numpy_way, rounds // 2, iterations)
+    benchmark.pedantic(ours, rounds=rounds, iterations=iterations, warmup_rounds=2)
+    numpy_after = mean_seconds(numpy_way, rounds // 2, iterations)
+
+    numpy_mean = (numpy_before + numpy_after) / 2
+    ours_mean = benchmark.stats.stats.mean
+    ratio = numpy_mean / ours_mean
+    benchmark.extra_info.update(numpy_mean_s=numpy_mean, ours_mean_s=ours_mean, ratio=ratio)
+    with capsys.disabled():
+        print(
+            f"\n{benchmark.name}: numpy {numpy_mean * 1e6:9.1f} us, ours {ours_mean * 1e6:9.1f} us,"
+            f" ratio {ratio:5.2f}x"
+        )
