@@ -9,13 +9,12 @@ mean; > 1 means ours is faster) is printed and stored in `benchmark.extra_info`.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import numpy as np
 import pytest
 from ovms_rs._native import transpose_layout
 from pytest_benchmark.fixture import BenchmarkFixture
+
+from benches.compare import mean_seconds
 
 # (id, shape, dtype, target layout): the shapes a server sees for 224x224 RGB models.
 CASES = [
@@ -28,17 +27,6 @@ CASES = [
 ]
 
 AXES = {"NCHW": (0, 3, 1, 2), "NHWC": (0, 2, 3, 1)}
-
-
-def mean_seconds(fn: Callable[[], object], rounds: int, iterations: int) -> float:
-    """Mean seconds per call over `rounds` timed batches of `iterations` calls."""
-    total = 0.0
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(iterations):
-            fn()
-        total += time.perf_counter() - start
-    return total / (rounds * iterations)
 
 
 @pytest.mark.parametrize(
