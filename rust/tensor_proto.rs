@@ -52,7 +52,10 @@ pub struct TensorView<'a> {
 /// What an input tensor became, before it meets Python.
 pub enum Decoded {
     /// `tensor_content` at (offset, element count): a zero-copy view.
-    View { offset: usize, count: usize },
+    View {
+        offset: usize,
+        count: usize,
+    },
     Floats(Vec<f32>),
     Doubles(Vec<f64>),
     I8(Vec<i8>),
@@ -77,16 +80,22 @@ pub fn parse_request(buf: &[u8]) -> Result<PredictRequest<'_>> {
     let mut r = Reader::new(buf);
     while let Some((field, value)) = r.field()? {
         match (field, value) {
-            (REQ_MODEL_SPEC, Value::Bytes(b, off)) => parse_model_spec(r.nested(off, b.len()), &mut req)?,
+            (REQ_MODEL_SPEC, Value::Bytes(b, off)) => {
+                parse_model_spec(r.nested(off, b.len()), &mut req)?
+            }
             (REQ_INPUTS, Value::Bytes(b, off)) => {
                 let (name, tensor) = parse_input_entry(r.nested(off, b.len()))?;
                 // A map: a repeated key replaces the earlier entry, as protobuf parsers do.
                 req.inputs.retain(|(n, _)| *n != name);
                 req.inputs.push((name, tensor));
             }
-            (REQ_OUTPUT_FILTER, Value::Bytes(b, _)) => req.output_filter.push(utf8(b, "output_filter")?),
+            (REQ_OUTPUT_FILTER, Value::Bytes(b, _)) => {
+                req.output_filter.push(utf8(b, "output_filter")?)
+            }
             (REQ_MODEL_SPEC | REQ_INPUTS | REQ_OUTPUT_FILTER, _) => {
-                return Err(Error::malformed(format!("field {field} has the wrong wire type")))
+                return Err(Error::malformed(format!(
+                    "field {field} has the wrong wire type"
+                )))
             }
             _ => {} // unknown fields are skipped, as protobuf does
         }
@@ -191,7 +200,9 @@ impl TensorView<'_> {
 
     /// Checks sizes against the shape, then decodes (or locates) the values.
     pub fn decode(&self, name: &str) -> Decoded {
-        let Some(dtype) = DType::from_wire(self.dtype) else { return Decoded::Unsupported };
+        let Some(dtype) = DType::from_wire(self.dtype) else {
+            return Decoded::Unsupported;
+        };
         let field = val_field_number(dtype.val_field());
         if dtype == DType::String {
             let mut strings = Vec::new();
@@ -206,7 +217,10 @@ impl TensorView<'_> {
             // Rejected earlier by the shape checks; nothing to decode.
             return Decoded::Invalid(String::new());
         }
-        let Some(count) = self.element_count().filter(|c| c.checked_mul(dtype.size()).is_some()) else {
+        let Some(count) = self
+            .element_count()
+            .filter(|c| c.checked_mul(dtype.size()).is_some())
+        else {
             return Decoded::Invalid(format!(
                 "Invalid input shape - Number of elements overflows: {}; input name: {name}",
                 shape_string(&self.shape)
@@ -214,8 +228,12 @@ impl TensorView<'_> {
         };
         let expected_bytes = count * dtype.size();
         let (offset, len) = self.content;
-        let typed: Vec<&Value<'_>> =
-            self.vals.iter().filter(|(f, _)| *f == field).map(|(_, v)| v).collect();
+        let typed: Vec<&Value<'_>> = self
+            .vals
+            .iter()
+            .filter(|(f, _)| *f == field)
+            .map(|(_, v)| v)
+            .collect();
         if len > 0 || typed.is_empty() {
             if len != expected_bytes {
                 return Decoded::Invalid(format!(
@@ -223,6 +241,17 @@ impl TensorView<'_> {
                 ));
             }
             return Decoded::View { offset, count };
+        }
+        // One packed run of float_val / double_val is laid out exactly like tensor_content: view it too.
+        if let ([Value::Bytes(b, off)], ValField::Float | ValField::Double) =
+            (typed.as_slice(), dtype.val_field())
+        {
+            if b.len() == expected_bytes {
+                return Decoded::View {
+                    offset: *off,
+                    count,
+                };
+            }
         }
         match decode_typed(dtype, &typed, count) {
             Ok(Some(d)) => d,
@@ -263,9 +292,10 @@ fn fixed_values<T, const N: usize>(
     let mut out = Vec::with_capacity(count);
     for v in vals {
         match v {
-            Value::Bytes(b, _) if b.len() % N == 0 => {
-                out.extend(b.chunks_exact(N).map(|c| conv(c.try_into().expect("chunk of N bytes"))))
-            }
+            Value::Bytes(b, _) if b.len() % N == 0 => out.extend(
+                b.chunks_exact(N)
+                    .map(|c| conv(c.try_into().expect("chunk of N bytes"))),
+            ),
             other => for_each_fixed::<N>(other, |b| out.push(conv(b)))?,
         }
     }
@@ -292,7 +322,9 @@ fn decode_typed(dtype: DType, vals: &[&Value<'_>], count: usize) -> Result<Optio
         DType::Int16 => Decoded::I16(varints(vals, count, |x| x as i16)?),
         DType::Int8 => Decoded::I8(varints(vals, count, |x| x as i8)?),
         DType::UInt8 => Decoded::U8(varints(vals, count, |x| x as u8)?),
-        DType::UInt16 | DType::Half | DType::BFloat16 => Decoded::U16(varints(vals, count, |x| x as u16)?),
+        DType::UInt16 | DType::Half | DType::BFloat16 => {
+            Decoded::U16(varints(vals, count, |x| x as u16)?)
+        }
         DType::Int64 => Decoded::I64(varints(vals, count, |x| x as i64)?),
         DType::UInt32 => Decoded::U32(varints(vals, count, |x| x as u32)?),
         DType::UInt64 => Decoded::U64(varints(vals, count, |x| x)?),
@@ -325,7 +357,9 @@ pub struct RequestInput {
 
 fn numpy(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
     static NUMPY: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
-    Ok(NUMPY.get_or_try_init(py, || py.import("numpy").map(Bound::unbind))?.bind(py))
+    Ok(NUMPY
+        .get_or_try_init(py, || py.import("numpy").map(Bound::unbind))?
+        .bind(py))
 }
 
 fn to_array<'py>(
@@ -336,10 +370,9 @@ fn to_array<'py>(
     decoded: Decoded,
 ) -> PyResult<Bound<'py, PyAny>> {
     let flat: Bound<'py, PyAny> = match decoded {
-        Decoded::View { offset, count } => numpy(py)?.call_method1(
-            "frombuffer",
-            (request, dtype.numpy(), count, offset),
-        )?,
+        Decoded::View { offset, count } => {
+            numpy(py)?.call_method1("frombuffer", (request, dtype.numpy(), count, offset))?
+        }
         Decoded::Floats(v) => v.into_pyarray(py).into_any(),
         Decoded::Doubles(v) => v.into_pyarray(py).into_any(),
         Decoded::I8(v) => v.into_pyarray(py).into_any(),
@@ -384,7 +417,9 @@ pub fn parse_predict_request<'py>(
             Decoded::Invalid(msg) => error = Some(msg),
             Decoded::Unsupported => {}
             Decoded::Strings(spans) => {
-                let items = spans.iter().map(|&(off, len)| PyBytes::new(py, &buf[off..off + len]));
+                let items = spans
+                    .iter()
+                    .map(|&(off, len)| PyBytes::new(py, &buf[off..off + len]));
                 strings = Some(PyList::new(py, items)?.unbind());
             }
             other => {
@@ -392,7 +427,13 @@ pub fn parse_predict_request<'py>(
                 array = Some(to_array(py, request, dtype, &shape, other)?.unbind());
             }
         }
-        let input = RequestInput { dtype: tensor.dtype, shape: shape.unbind(), array, strings, error };
+        let input = RequestInput {
+            dtype: tensor.dtype,
+            shape: shape.unbind(),
+            array,
+            strings,
+            error,
+        };
         inputs.set_item(*name, Bound::new(py, input)?)?;
     }
     let filter = req.output_filter.iter().map(|s| s.to_string()).collect();
@@ -475,11 +516,15 @@ mod tests {
         let t = tensor(1, &[1 << 20, 1 << 20, 1 << 20, 1 << 20], |_| {});
         let buf = request("m", "x", &t);
         let req = parse_request(&buf).unwrap();
-        assert!(matches!(req.inputs[0].1.decode("x"), Decoded::Invalid(m) if m.contains("overflows")));
+        assert!(
+            matches!(req.inputs[0].1.decode("x"), Decoded::Invalid(m) if m.contains("overflows"))
+        );
         let t = tensor(1, &[1 << 20, 1 << 20], |_| {});
         let buf = request("m", "x", &t);
         let req = parse_request(&buf).unwrap();
-        assert!(matches!(req.inputs[0].1.decode("x"), Decoded::Invalid(m) if m.contains("Actual: 0 bytes")));
+        assert!(
+            matches!(req.inputs[0].1.decode("x"), Decoded::Invalid(m) if m.contains("Actual: 0 bytes"))
+        );
     }
 
     #[test]
@@ -503,6 +548,25 @@ mod tests {
         let req = parse_request(&buf).unwrap();
         assert!(matches!(req.inputs[0].1.decode("x"),
             Decoded::Invalid(m) if m == "Invalid number of values in tensor proto container - Expected: 4; Actual: 3; input name: x"));
+    }
+
+    #[test]
+    fn one_packed_float_run_is_a_view() {
+        let t = tensor(1, &[2], |t| {
+            let mut packed = Vec::new();
+            packed.extend_from_slice(&1.5f32.to_le_bytes());
+            packed.extend_from_slice(&2.5f32.to_le_bytes());
+            put_len_field(t, 5, &packed);
+        });
+        let buf = request("m", "x", &t);
+        let req = parse_request(&buf).unwrap();
+        match req.inputs[0].1.decode("x") {
+            Decoded::View { offset, count } => {
+                assert_eq!(count, 2);
+                assert_eq!(&buf[offset..offset + 4], &1.5f32.to_le_bytes());
+            }
+            _ => panic!("expected a view"),
+        }
     }
 
     #[test]
