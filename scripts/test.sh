@@ -14,7 +14,8 @@ rm -rf "$VENV" dist
 "$PYTHON" -m venv "$VENV"
 "$VENV/bin/pip" install --quiet --upgrade pip
 "$VENV/bin/pip" install --quiet "maturin>=1.7,<2" ziglang
-"$VENV/bin/maturin" build --release --zig --compatibility manylinux2014 --out dist
+# maturin finds zig through `python -m ziglang` of the first python on PATH: the venv's.
+PATH="$PWD/$VENV/bin:$PATH" "$VENV/bin/maturin" build --release --zig --compatibility manylinux2014 --out dist
 ls dist
 
 echo "== install the wheel and the test dependencies"
