@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import ovms_rs
 import pytest
+from ovms_rs import _native
 from pytest_benchmark.fixture import BenchmarkFixture
 
-import ovms_rs
 from benches.compare import compare
-from ovms_rs import _native
 
 cv2 = pytest.importorskip("cv2")
 Image = pytest.importorskip("PIL.Image")

@@ -22,6 +22,12 @@ echo "== install the wheel and the test dependencies"
 "$VENV/bin/pip" install --quiet "$(ls dist/ovms_rs-*.whl)[test]"
 (cd /tmp && "$OLDPWD/$VENV/bin/python" -c "import ovms_rs, ovms_rs._native as n; print('testing', ovms_rs.__file__)")
 
+echo "== lint and types (ruff, mypy --strict, stubtest of the extension against _native.pyi)"
+"$VENV/bin/pip" install --quiet ruff mypy
+"$VENV/bin/ruff" check python tests benches
+"$VENV/bin/mypy" python/ovms_rs
+(cd /tmp && "$OLDPWD/$VENV/bin/python" -m mypy.stubtest ovms_rs._native)
+
 echo "== pytest"
 # Run from tests/ so `import ovms_rs` can only find the installed wheel.
 "$VENV/bin/python" -m pytest tests -q -p no:cacheprovider "$@"

@@ -1,15 +1,26 @@
 """Type stubs for the Rust extension `ovms_rs._native` (checked with mypy.stubtest)."""
 
-from typing import Any
+from typing import Any, final
 
 import numpy as np
 import numpy.typing as npt
+
+__all__ = [
+    "InvalidInput",
+    "RequestInput",
+    "__version__",
+    "build_predict_response",
+    "decode_images",
+    "parse_predict_request",
+    "transpose_layout",
+]
 
 __version__: str
 
 class InvalidInput(ValueError):
     """A request the server rejects with INVALID_ARGUMENT; str(exc) is OVMS's details string."""
 
+@final
 class RequestInput:
     """One input of a PredictRequest."""
 

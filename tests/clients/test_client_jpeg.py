@@ -28,7 +28,7 @@ def expected_lines(data: Path, images_list: str, binary: bool) -> list[str]:
         else:
             lines.append(f"{path} (1, 3, 224, 224) ; data range: # : #")
         lines += [PROCESSING, f"Detected: {label}  Should be: {label}"]
-    return lines + ["Overall accuracy= 100.0 %", "Average latency= # ms"]
+    return [*lines, "Overall accuracy= 100.0 %", "Average latency= # ms"]
 
 
 def classify(server: ServerProcess, cwd: Path, *args: str, prelude: str = "") -> str:
