@@ -21,6 +21,9 @@ def scan_versions(base_path: Path) -> dict[int, Path]:
     for entry in sorted(base_path.iterdir()):
         if not entry.is_dir():
             continue
+        if not confined(entry, base_path):
+            log.warning("Skipping version directory outside the model's base path: %s", entry)
+            continue
         if not entry.name.isdigit():
             log.warning("Expected version directory name to be in number format. Got: %s", entry.name)
             continue
@@ -56,10 +59,22 @@ def require_versions(base_path: Path) -> dict[int, Path]:
 _PATTERNS = ("*.xml", "*.onnx", "*.tflite", "*.pdmodel", "saved_model.pb", "*.pb")
 
 
+def confined(path: Path, base_path: Path) -> bool:
+    """Whether `path`, with every symlink resolved, stays inside `base_path`."""
+    try:
+        return path.resolve().is_relative_to(base_path.resolve())
+    except OSError:
+        return False
+
+
 def find_model_file(version_dir: Path) -> Path:
-    """The file (or SavedModel directory) read_model should open."""
+    """The file (or SavedModel directory) read_model should open. Files are only read from inside the
+    model's base path: a symlink that leads out of it is refused."""
+    base_path = version_dir.parent
     for pattern in _PATTERNS:
         for candidate in sorted(version_dir.glob(pattern)):
+            if not confined(candidate, base_path) or not confined(candidate.with_suffix(".bin"), base_path):
+                raise PermissionError(f"Model file outside the model's base path: {candidate}")
             if candidate.suffix == ".xml" and not candidate.with_suffix(".bin").exists():
                 continue
             if candidate.name == "saved_model.pb":
