@@ -6,7 +6,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-
 from helpers import ServerProcess, status_request
 from model_repo import AVAILABLE, ask_tiny, states, tiny_model, tiny_repo
 
