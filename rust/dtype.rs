@@ -140,7 +140,14 @@ mod tests {
 
     #[test]
     fn numpy_mapping_is_consistent_with_sizes() {
-        for d in [DType::Float, DType::Double, DType::Int8, DType::UInt64, DType::Half, DType::Bool] {
+        for d in [
+            DType::Float,
+            DType::Double,
+            DType::Int8,
+            DType::UInt64,
+            DType::Half,
+            DType::Bool,
+        ] {
             let np = d.numpy();
             let kind = match np.trim_start_matches(['<', '|']).as_bytes()[0] {
                 b'?' => b'b',

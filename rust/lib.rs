@@ -30,7 +30,10 @@ mod _native {
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
-        m.add("InvalidInput", m.py().get_type::<crate::error::InvalidInput>())?;
+        m.add(
+            "InvalidInput",
+            m.py().get_type::<crate::error::InvalidInput>(),
+        )?;
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
         Ok(())
     }

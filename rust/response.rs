@@ -8,7 +8,9 @@ use numpy::{PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
 
 use crate::dtype::DType;
 use crate::error::Error;
-use crate::wire::{len_field_size, put_key, put_len_field, put_varint, varint_len, Sink, SliceSink, VARINT};
+use crate::wire::{
+    len_field_size, put_key, put_len_field, put_varint, varint_len, Sink, SliceSink, VARINT,
+};
 
 /// Replies larger than this are written with the interpreter released.
 const DETACH_BYTES: usize = 256 * 1024;
@@ -23,13 +25,20 @@ struct Output<'a> {
 
 fn shape_size(shape: &[usize]) -> usize {
     // TensorShapeProto { repeated Dim dim = 2; }  Dim { int64 size = 1; }
-    shape.iter().map(|&d| len_field_size(1 + varint_len(d as u64))).sum()
+    shape
+        .iter()
+        .map(|&d| len_field_size(1 + varint_len(d as u64)))
+        .sum()
 }
 
 fn tensor_size(o: &Output<'_>) -> usize {
     let dtype = 1 + varint_len(o.dtype as u64);
     let shape = len_field_size(shape_size(&o.shape));
-    let content = if o.data.is_empty() { 0 } else { len_field_size(o.data.len()) };
+    let content = if o.data.is_empty() {
+        0
+    } else {
+        len_field_size(o.data.len())
+    };
     dtype + shape + content
 }
 
@@ -73,7 +82,11 @@ fn write_response(out: &mut impl Sink, outputs: &[Output<'_>], spec: &[u8]) {
 }
 
 fn response_size(outputs: &[Output<'_>], spec: &[u8]) -> usize {
-    outputs.iter().map(|o| len_field_size(entry_size(o))).sum::<usize>() + len_field_size(spec.len())
+    outputs
+        .iter()
+        .map(|o| len_field_size(entry_size(o)))
+        .sum::<usize>()
+        + len_field_size(spec.len())
 }
 
 /// build_predict_response(model_name, version, outputs: list[(name, ndarray)]) -> bytes
@@ -89,8 +102,9 @@ pub fn build_predict_response<'py>(
     let mut views = Vec::with_capacity(outputs.len());
     for (name, array) in &outputs {
         let descr = array.dtype();
-        let dtype = DType::from_numpy(descr.kind(), descr.itemsize())
-            .ok_or_else(|| Error::invalid(format!("Unsupported output precision for output {name}")))?;
+        let dtype = DType::from_numpy(descr.kind(), descr.itemsize()).ok_or_else(|| {
+            Error::invalid(format!("Unsupported output precision for output {name}"))
+        })?;
         if !array.is_c_contiguous() {
             return Err(Error::invalid(format!("Output {name} is not C-contiguous")).into());
         }
@@ -99,9 +113,18 @@ pub fn build_predict_response<'py>(
         // alive (and its buffer unmoved) for the whole call. u8 has no alignment requirement.
         let data = unsafe {
             let ptr = (*array.as_array_ptr()).fields.data as *const u8;
-            if nbytes == 0 { &[][..] } else { std::slice::from_raw_parts(ptr, nbytes) }
+            if nbytes == 0 {
+                &[][..]
+            } else {
+                std::slice::from_raw_parts(ptr, nbytes)
+            }
         };
-        views.push(Output { name: name.clone(), dtype, shape: array.shape().to_vec(), data });
+        views.push(Output {
+            name: name.clone(),
+            dtype,
+            shape: array.shape().to_vec(),
+            data,
+        });
     }
     let spec = model_spec(model_name, version);
     let size = response_size(&views, &spec);
@@ -128,7 +151,12 @@ mod tests {
     #[test]
     fn size_matches_what_is_written() {
         let data = vec![7u8; 4000];
-        let outs = vec![Output { name: "prob".into(), dtype: DType::Float, shape: vec![1, 1000], data: &data }];
+        let outs = vec![Output {
+            name: "prob".into(),
+            dtype: DType::Float,
+            shape: vec![1, 1000],
+            data: &data,
+        }];
         let spec = model_spec("efficientnet-lite0", 1);
         let mut buf = Vec::new();
         write_response(&mut buf, &outs, &spec);

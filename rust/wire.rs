@@ -27,12 +27,20 @@ pub enum Value<'a> {
 
 impl<'a> Reader<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
-        Reader { buf, pos: 0, end: buf.len() }
+        Reader {
+            buf,
+            pos: 0,
+            end: buf.len(),
+        }
     }
 
     /// A reader over a sub-message previously returned as `Value::Bytes(payload, offset)`.
     pub fn nested(&self, offset: usize, len: usize) -> Reader<'a> {
-        Reader { buf: self.buf, pos: offset, end: offset + len }
+        Reader {
+            buf: self.buf,
+            pos: offset,
+            end: offset + len,
+        }
     }
 
     pub fn at_end(&self) -> bool {
@@ -72,7 +80,8 @@ impl<'a> Reader<'a> {
             return Ok(None);
         }
         let key = self.varint()?;
-        let number = u32::try_from(key >> 3).map_err(|_| Error::malformed("field number too large"))?;
+        let number =
+            u32::try_from(key >> 3).map_err(|_| Error::malformed("field number too large"))?;
         if number == 0 {
             return Err(Error::malformed("field number 0"));
         }
@@ -120,7 +129,9 @@ pub fn for_each_fixed<const N: usize>(value: &Value<'_>, mut f: impl FnMut([u8; 
         Value::Fixed64(v) if N == 8 => f(v.to_le_bytes()[..N].try_into().expect("N bytes")),
         Value::Bytes(b, _) => {
             if b.len() % N != 0 {
-                return Err(Error::malformed("packed field length is not a multiple of its width"));
+                return Err(Error::malformed(
+                    "packed field length is not a multiple of its width",
+                ));
             }
             for chunk in b.chunks_exact(N) {
                 f(chunk.try_into().expect("N bytes"));

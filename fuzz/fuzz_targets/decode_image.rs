@@ -1,7 +1,7 @@
 //! Any bytes given to the image decoder must come back as an image or an error, never a panic.
 //!
 //! Run with `cargo +nightly fuzz run decode_image fuzz/seeds` from the repository root
-//! (seeds: small JPEG/PNG files, also the fixtures of rust/image.rs's unit tests).
+//! (seeds: small JPEG/PNG files, also the fixtures of rust/image/'s unit tests).
 #![no_main]
 
 use _native::image::{decode_batch, probe, resize_bilinear};

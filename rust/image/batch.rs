@@ -1,0 +1,167 @@
+//! Batches: one `[N, H, W, C]` buffer from many encoded images, with OVMS's error order.
+
+use rayon::prelude::*;
+
+use super::resize::resize_bilinear;
+use super::{
+    decode_into, parsing_failed, probe_codec, ImageInfo, Probe, CHANNELS_MISMATCH, MAX_BATCH_BYTES,
+    RESOLUTION_MISMATCH, STRING_VAL_EMPTY,
+};
+use crate::error::{Error, Result};
+
+/// The first rule of OVMS's per-image validation that `this` breaks against the batch's first image.
+fn mismatch(first: &ImageInfo, this: &ImageInfo, same_size: bool) -> Option<&'static str> {
+    if same_size && (first.width, first.height) != (this.width, this.height) {
+        Some(RESOLUTION_MISMATCH)
+    } else if first.channels != this.channels {
+        Some(CHANNELS_MISMATCH)
+    } else {
+        None
+    }
+}
+
+/// Bytes one image of a batch needs: its decoded pixels, plus its resized copy when it is resized.
+fn batch_bytes(info: &ImageInfo, size: Option<(usize, usize)>) -> Option<usize> {
+    let resized = match size {
+        Some((height, width)) if (width, height) != (info.width, info.height) => {
+            height.checked_mul(width)?.checked_mul(info.channels)?
+        }
+        _ => 0,
+    };
+    info.byte_len().checked_add(resized)
+}
+
+/// Decodes every image into one `[N, H, W, C]` buffer, resized to `size = (height, width)` when given,
+/// else all images must share one size. Errors are OVMS's, in its order: an empty entry first, then
+/// image by image a parse failure before a size or channel mismatch with the first image. A batch whose
+/// headers add up to more than [`MAX_BATCH_BYTES`] fails as a parse failure before anything is decoded.
+pub fn decode_batch(
+    images: &[&[u8]],
+    size: Option<(usize, usize)>,
+) -> Result<([usize; 4], Vec<u8>)> {
+    if images.iter().any(|data| data.is_empty()) {
+        return Err(Error::invalid(STRING_VAL_EMPTY));
+    }
+    let mut probes: Vec<Probe> = Vec::with_capacity(images.len());
+    // Checked image by image, so that no image is decoded (not even to order errors) past the budget.
+    let mut budget = MAX_BATCH_BYTES;
+    for data in images {
+        let probe = probe_codec(data)?;
+        budget = batch_bytes(&probe.info, size)
+            .and_then(|bytes| budget.checked_sub(bytes))
+            .ok_or_else(parsing_failed)?;
+        let broken = probes
+            .first()
+            .and_then(|first| mismatch(&first.info, &probe.info, size.is_none()));
+        probes.push(probe);
+        if let Some(message) = broken {
+            // OVMS decodes images one at a time: an earlier (or this) image that fails to decode wins.
+            let decodes = images.par_iter().zip(&probes).all(|(data, probe)| {
+                decode_into(data, probe, &mut vec![0; probe.info.byte_len()]).is_ok()
+            });
+            return Err(if decodes {
+                Error::invalid(message)
+            } else {
+                parsing_failed()
+            });
+        }
+    }
+    let Some(first) = probes.first().map(|p| p.info) else {
+        let (height, width) = size.unwrap_or((0, 0));
+        return Ok(([0, height, width, 0], Vec::new()));
+    };
+    let (height, width) = size.unwrap_or((first.height, first.width));
+    let target = ImageInfo {
+        width,
+        height,
+        channels: first.channels,
+    };
+    let shape = [images.len(), height, width, first.channels];
+    let total = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(parsing_failed)?;
+    let mut out = vec![0u8; total];
+    out.par_chunks_mut(target.byte_len())
+        .zip(images.par_iter().zip(&probes))
+        .try_for_each_init(Vec::new, |scratch, (dst, (data, probe))| {
+            let info = probe.info;
+            if (info.width, info.height) == (width, height) {
+                return decode_into(data, probe, dst);
+            }
+            scratch.clear();
+            scratch.resize(info.byte_len(), 0);
+            decode_into(data, probe, scratch)?;
+            resize_bilinear(
+                scratch,
+                info.width,
+                info.height,
+                info.channels,
+                dst,
+                width,
+                height,
+            );
+            Ok(())
+        })?;
+    Ok((shape, out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::test_support::*;
+    use crate::image::PARSING_FAILED;
+
+    #[test]
+    fn batch_shapes_and_errors() {
+        let png_rgb = raw_png(5, 4, 2, 3, &[9; 60], false);
+        let (shape, pixels) = decode_batch(&[PHOTO, PHOTO_PROGRESSIVE, PHOTO], None).unwrap();
+        assert_eq!(shape, [3, 32, 48, 3]);
+        assert_eq!(pixels[..4608], decoded(PHOTO).1[..]);
+        assert_eq!(pixels[..4608], pixels[2 * 4608..]);
+        let (shape, pixels) = decode_batch(&[PHOTO, &png_rgb], Some((10, 20))).unwrap();
+        assert_eq!(shape, [2, 10, 20, 3]);
+        assert!(pixels[600..].iter().all(|&v| v == 9));
+        assert_eq!(decode_batch(&[], None).unwrap(), ([0, 0, 0, 0], vec![]));
+
+        let err = |images: &[&[u8]], size| decode_batch(images, size).unwrap_err().to_string();
+        assert_eq!(err(&[PHOTO, &png_rgb], None), RESOLUTION_MISMATCH);
+        assert_eq!(err(&[PHOTO, GRAY], Some((8, 8))), CHANNELS_MISMATCH);
+        assert_eq!(err(&[b"garbage", b""], None), STRING_VAL_EMPTY);
+        // OVMS decodes image by image: a body that fails to decode before the mismatch wins ...
+        let cut = &PHOTO[..PHOTO.len() - 2];
+        assert_eq!(err(&[PHOTO, cut, &png_rgb], None), PARSING_FAILED);
+        assert_eq!(err(&[PHOTO, &png_rgb, cut], None), RESOLUTION_MISMATCH);
+        // ... and an image after the first is checked against the first only after it decodes.
+        assert_eq!(err(&[&png_rgb, cut], None), PARSING_FAILED);
+        assert_eq!(err(&[PHOTO, cut], Some((8, 8))), PARSING_FAILED);
+    }
+
+    #[test]
+    fn batch_over_budget_fails_before_decoding() {
+        let err = |images: &[&[u8]], size| decode_batch(images, size).unwrap_err().to_string();
+        // Five headers of 16000x16000x3 (768 MB each): the second one is already over 1 GiB.
+        let jpeg = jpeg_with_size(16000, 16000);
+        assert_eq!(err(&[&jpeg[..]; 5], None), PARSING_FAILED);
+        // ... and before a mismatch, which would decode the images to order its errors.
+        assert_eq!(err(&[&jpeg, &jpeg, PHOTO], None), PARSING_FAILED);
+        // Resized copies count: two small images resized to 16384x16384x3 need 1.5 GiB.
+        assert_eq!(err(&[PHOTO, PHOTO], Some((16384, 16384))), PARSING_FAILED);
+        // The budget itself: one 16384x16384 RGBA image (1 GiB) fits, resized or not.
+        let at_limit = ImageInfo {
+            width: 16384,
+            height: 16384,
+            channels: 4,
+        };
+        assert_eq!(batch_bytes(&at_limit, None), Some(MAX_BATCH_BYTES));
+        assert_eq!(
+            batch_bytes(&at_limit, Some((16384, 16384))),
+            Some(MAX_BATCH_BYTES)
+        );
+        assert_eq!(
+            batch_bytes(&at_limit, Some((1, 2))),
+            Some(MAX_BATCH_BYTES + 8)
+        );
+        assert_eq!(batch_bytes(&at_limit, Some((usize::MAX, 2))), None);
+    }
+}
