@@ -7,6 +7,7 @@ pub mod dtype;
 pub mod error;
 pub mod image;
 pub mod layout;
+pub mod request_input;
 pub mod response;
 pub mod tensor_proto;
 pub mod wire;
@@ -22,11 +23,11 @@ mod _native {
     #[pymodule_export]
     use crate::layout::transpose_layout;
     #[pymodule_export]
+    use crate::request_input::parse_predict_request;
+    #[pymodule_export]
+    use crate::request_input::RequestInput;
+    #[pymodule_export]
     use crate::response::build_predict_response;
-    #[pymodule_export]
-    use crate::tensor_proto::parse_predict_request;
-    #[pymodule_export]
-    use crate::tensor_proto::RequestInput;
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv-test}
 
-echo "== cargo test"
+echo "== cargo fmt, clippy, test"
+cargo fmt --check
+cargo clippy --quiet --all-targets -- -D warnings
 cargo test --quiet
 
 echo "== build the wheel (maturin, abi3, manylinux via zig)"

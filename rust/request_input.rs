@@ -1,0 +1,118 @@
+//! The Python face of PredictRequest parsing: `parse_predict_request` and `RequestInput`.
+//!
+//! `tensor_content` (and a single packed float/double run) becomes a read-only numpy view over the
+//! request's own `bytes` object: no copy; numpy keeps the bytes alive as the view's base and copes with
+//! unaligned offsets. Typed values decoded in Rust are handed to numpy without a copy.
+
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+
+use numpy::IntoPyArray;
+
+use crate::dtype::DType;
+use crate::tensor_proto::{parse_request, Decoded};
+
+/// One input of a PredictRequest, as the validators and the model see it.
+#[pyclass(frozen, module = "ovms_rs._native")]
+pub struct RequestInput {
+    /// The TensorFlow DataType wire number.
+    #[pyo3(get)]
+    dtype: u64,
+    #[pyo3(get)]
+    shape: Py<PyTuple>,
+    /// The values shaped as declared (None for strings, or when `error` is set).
+    #[pyo3(get)]
+    array: Option<Py<PyAny>>,
+    /// `string_val` entries (DT_STRING only).
+    #[pyo3(get)]
+    strings: Option<Py<PyList>>,
+    /// OVMS's message for content that does not match the shape; raised after the shape checks.
+    #[pyo3(get)]
+    error: Option<String>,
+}
+
+fn numpy(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
+    static NUMPY: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+    Ok(NUMPY
+        .get_or_try_init(py, || py.import("numpy").map(Bound::unbind))?
+        .bind(py))
+}
+
+fn to_array<'py>(
+    py: Python<'py>,
+    request: &Bound<'py, PyBytes>,
+    dtype: DType,
+    shape: &Bound<'py, PyTuple>,
+    decoded: Decoded,
+) -> PyResult<Bound<'py, PyAny>> {
+    let flat: Bound<'py, PyAny> = match decoded {
+        Decoded::View { offset, count } => {
+            numpy(py)?.call_method1("frombuffer", (request, dtype.numpy(), count, offset))?
+        }
+        Decoded::Floats(v) => v.into_pyarray(py).into_any(),
+        Decoded::Doubles(v) => v.into_pyarray(py).into_any(),
+        Decoded::I8(v) => v.into_pyarray(py).into_any(),
+        Decoded::U8(v) => v.into_pyarray(py).into_any(),
+        Decoded::I16(v) => v.into_pyarray(py).into_any(),
+        Decoded::U16(v) => {
+            let a = v.into_pyarray(py).into_any();
+            if dtype == DType::Half {
+                a.call_method1("view", ("<f2",))?
+            } else {
+                a
+            }
+        }
+        Decoded::I32(v) => v.into_pyarray(py).into_any(),
+        Decoded::I64(v) => v.into_pyarray(py).into_any(),
+        Decoded::U32(v) => v.into_pyarray(py).into_any(),
+        Decoded::U64(v) => v.into_pyarray(py).into_any(),
+        Decoded::Bools(v) => v.into_pyarray(py).into_any(),
+        Decoded::Strings(_) | Decoded::Invalid(_) | Decoded::Unsupported => {
+            unreachable!("no array for this input")
+        }
+    };
+    flat.call_method1("reshape", (shape,))
+}
+
+/// parse_predict_request(request: bytes) -> (model_name, version, {name: RequestInput}, output_filter)
+///
+/// Raises InvalidInput for bytes that are not a PredictRequest.
+#[pyfunction]
+pub fn parse_predict_request<'py>(
+    py: Python<'py>,
+    request: &Bound<'py, PyBytes>,
+) -> PyResult<(String, i64, Bound<'py, PyDict>, Vec<String>)> {
+    let buf = request.as_bytes();
+    let req = parse_request(buf)?;
+    let inputs = PyDict::new(py);
+    for (name, tensor) in &req.inputs {
+        let shape = PyTuple::new(py, &tensor.shape)?;
+        let decoded = tensor.decode(name);
+        let (mut array, mut strings, mut error) = (None, None, None);
+        match decoded {
+            Decoded::Invalid(msg) => error = Some(msg),
+            Decoded::Unsupported => {}
+            Decoded::Strings(spans) => {
+                let items = spans
+                    .iter()
+                    .map(|&(off, len)| PyBytes::new(py, &buf[off..off + len]));
+                strings = Some(PyList::new(py, items)?.unbind());
+            }
+            other => {
+                let dtype = DType::from_wire(tensor.dtype).expect("decoded implies a known dtype");
+                array = Some(to_array(py, request, dtype, &shape, other)?.unbind());
+            }
+        }
+        let input = RequestInput {
+            dtype: tensor.dtype,
+            shape: shape.unbind(),
+            array,
+            strings,
+            error,
+        };
+        inputs.set_item(*name, Bound::new(py, input)?)?;
+    }
+    let filter = req.output_filter.iter().map(|s| s.to_string()).collect();
+    Ok((req.model_name.to_string(), req.version, inputs, filter))
+}
