@@ -16,41 +16,70 @@ from . import DEMO_MODEL_NAME, demo_dir
 from .config import ModelConfig, ServerConfig, load_config_file, model_config
 from .errors import ConfigError
 
-_LOG_LEVELS = {"TRACE": logging.DEBUG, "DEBUG": logging.DEBUG, "INFO": logging.INFO,
-               "WARNING": logging.WARNING, "ERROR": logging.ERROR}
+_LOG_LEVELS = {
+    "TRACE": logging.DEBUG,
+    "DEBUG": logging.DEBUG,
+    "INFO": logging.INFO,
+    "WARNING": logging.WARNING,
+    "ERROR": logging.ERROR,
+}
 
 
 def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("serve", help="serve models over the TensorFlow Serving gRPC API")
     p.add_argument("--port", type=int, default=9000, help="gRPC port (default 9000)")
     p.add_argument("--rest_port", type=int, default=0, help="REST port (0 = off)")
-    p.add_argument("--grpc_bind_address", default="0.0.0.0", help="gRPC bind address (default 0.0.0.0)")
+    p.add_argument(
+        "--grpc_bind_address", default="0.0.0.0", help="gRPC bind address (default 0.0.0.0)"
+    )
     p.add_argument("--rest_bind_address", default="0.0.0.0")
     p.add_argument("--model_name", help="name of the served model")
     p.add_argument("--model_path", help="model repository: <path>/<version>/<model file>")
-    p.add_argument("--config_path", help="config.json with model_config_list (not with model flags)")
+    p.add_argument(
+        "--config_path", help="config.json with model_config_list (not with model flags)"
+    )
     p.add_argument("--batch_size", help="batch size: N, -1, 1:8 or auto")
-    p.add_argument("--shape", help="input shape: (1,3,224,224), auto, or {\"input\": \"(...)\"}")
-    p.add_argument("--layout", help="input layout, e.g. NHWC:NCHW (clients send NHWC, model takes NCHW)")
+    p.add_argument("--shape", help='input shape: (1,3,224,224), auto, or {"input": "(...)"}')
+    p.add_argument(
+        "--layout", help="input layout, e.g. NHWC:NCHW (clients send NHWC, model takes NCHW)"
+    )
     p.add_argument("--model_version_policy", help='e.g. {"latest": {"num_versions": 2}}')
-    p.add_argument("--nireq", type=int, default=0, help="infer requests per version (0 = device optimum)")
+    p.add_argument(
+        "--nireq", type=int, default=0, help="infer requests per version (0 = device optimum)"
+    )
     p.add_argument("--target_device", default="CPU")
     p.add_argument("--plugin_config", help='OpenVINO properties as JSON, e.g. {"NUM_STREAMS": "2"}')
-    p.add_argument("--file_system_poll_wait_seconds", type=float, default=1.0,
-                   help="seconds between repository/config checks (0 = off)")
+    p.add_argument(
+        "--file_system_poll_wait_seconds",
+        type=float,
+        default=1.0,
+        help="seconds between repository/config checks (0 = off)",
+    )
     p.add_argument("--log_level", default="INFO", choices=sorted(_LOG_LEVELS))
     p.add_argument("--log_path", help="log to this file instead of stderr")
     p.add_argument("--grpc_workers", type=int, default=1)
     p.add_argument("--rest_workers", type=int, default=0)
-    p.add_argument("--grpc_max_threads", type=int, default=0, help="gRPC handler threads (0 = default)")
-    p.add_argument("--max_message_bytes", type=int, default=1024 * 1024 * 1024,
-                   help="largest gRPC message accepted or sent (default 1 GiB, as OVMS)")
-    p.add_argument("--max_queue_size", type=int, default=128,
-                   help="requests per model version that may wait for an infer request "
-                        "before RESOURCE_EXHAUSTED (default 128)")
+    p.add_argument(
+        "--grpc_max_threads", type=int, default=0, help="gRPC handler threads (0 = default)"
+    )
+    p.add_argument(
+        "--max_message_bytes",
+        type=int,
+        default=1024 * 1024 * 1024,
+        help="largest gRPC message accepted or sent (default 1 GiB, as OVMS)",
+    )
+    p.add_argument(
+        "--max_queue_size",
+        type=int,
+        default=128,
+        help="requests per model version that may wait for an infer request "
+        "before RESOURCE_EXHAUSTED (default 128)",
+    )
     p.add_argument("--grpc_tls_cert", help="PEM certificate chain: serve gRPC over TLS")
     p.add_argument("--grpc_tls_key", help="PEM private key for --grpc_tls_cert")
-    p.add_argument("--grpc_tls_client_ca", help="PEM CA bundle: require client certificates it signed")
+    p.add_argument(
+        "--grpc_tls_client_ca", help="PEM CA bundle: require client certificates it signed"
+    )
     p.add_argument("--metrics_enable", action="store_true")
     p.add_argument("--metrics_list", default="")
 
@@ -59,8 +88,15 @@ def parse_server_config(args: argparse.Namespace) -> ServerConfig:
     """Turns `serve` flags into a validated ServerConfig (ConfigError on bad combinations)."""
     model_flags = {
         flag: getattr(args, flag)
-        for flag in ("model_name", "model_path", "batch_size", "shape", "layout",
-                     "model_version_policy", "plugin_config")
+        for flag in (
+            "model_name",
+            "model_path",
+            "batch_size",
+            "shape",
+            "layout",
+            "model_version_policy",
+            "plugin_config",
+        )
         if getattr(args, flag) is not None
     }
     config_path: Path | None = None
@@ -72,7 +108,9 @@ def parse_server_config(args: argparse.Namespace) -> ServerConfig:
         models = tuple(load_config_file(config_path))
     elif args.model_path or args.model_name:
         if not (args.model_path and args.model_name):
-            raise ConfigError("Model path and model name both need to be set (--model_name, --model_path)")
+            raise ConfigError(
+                "Model path and model name both need to be set (--model_name, --model_path)"
+            )
         models = (_cli_model(args, args.model_name, args.model_path),)
     else:
         models = (_cli_model(args, DEMO_MODEL_NAME, demo_dir() / DEMO_MODEL_NAME),)
@@ -121,8 +159,12 @@ def _cli_model(args: argparse.Namespace, name: str, path: str | Path) -> ModelCo
 
 
 def _setup_logging(level: str, path: Path | None) -> None:
-    handler: logging.Handler = logging.FileHandler(path) if path else logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("[%(asctime)s][%(process)d][%(name)s][%(levelname)s] %(message)s"))
+    handler: logging.Handler = (
+        logging.FileHandler(path) if path else logging.StreamHandler(sys.stderr)
+    )
+    handler.setFormatter(
+        logging.Formatter("[%(asctime)s][%(process)d][%(name)s][%(levelname)s] %(message)s")
+    )
     logging.basicConfig(level=_LOG_LEVELS[level], handlers=[handler], force=True)
 
 

@@ -119,7 +119,9 @@ def model_config(
 
 
 def _check_type(where: str, key: str, value: object, expected: type | tuple[type, ...]) -> None:
-    ok = isinstance(value, expected) and not (isinstance(value, bool) and expected in (int, (str, int)))
+    ok = isinstance(value, expected) and not (
+        isinstance(value, bool) and expected in (int, (str, int))
+    )
     if not ok:
         raise ConfigError(f"{where}: wrong type for key '{key}': {type(value).__name__}")
 
@@ -143,8 +145,12 @@ def load_config_file(path: Path) -> list[ModelConfig]:
     models: list[ModelConfig] = []
     for i, entry in enumerate(entries):
         where = f"model_config_list[{i}]"
-        if not isinstance(entry, dict) or set(entry) != {"config"} or not isinstance(entry["config"], dict):
-            raise ConfigError(f"{where}: each entry must be {{\"config\": {{...}}}}")
+        if (
+            not isinstance(entry, dict)
+            or set(entry) != {"config"}
+            or not isinstance(entry["config"], dict)
+        ):
+            raise ConfigError(f'{where}: each entry must be {{"config": {{...}}}}')
         cfg: dict[str, Any] = entry["config"]
         for key, value in cfg.items():
             if key not in _MODEL_KEYS:

@@ -8,8 +8,8 @@ import numpy as np
 
 from .. import _native
 from ..errors import INVALID_BATCH_SIZE, INVALID_NO_OF_SHAPE_DIMENSIONS, invalid_argument
+from .model_io import InputBinding
 from .tensor_spec import shape_str
-from .version import InputBinding
 
 NOT_NHWC = "Received binary image input but resource not configured to accept NHWC layout"
 CHANNELS = "Invalid number of channels in binary input"
@@ -67,7 +67,9 @@ def decode(name: str, binding: InputBinding, tensor: _native.RequestInput) -> np
         )
     target = _NUMPY_BY_PRECISION.get(spec.precision)
     if target is None:
-        raise invalid_argument("Invalid input precision", f"Expected: {spec.precision}; Actual: U8; input name: {name}")
+        raise invalid_argument(
+            "Invalid input precision", f"Expected: {spec.precision}; Actual: U8; input name: {name}"
+        )
     if binding.transpose_to is not None:
         batch = _native.transpose_layout(batch, binding.transpose_to)
     # No scaling: 0..255 stays 0..255, as in OVMS.

@@ -29,7 +29,7 @@ class VersionPolicy:
             return VersionPolicy()
         if not isinstance(value, dict) or len(value) != 1:
             raise ConfigError(f"Invalid model_version_policy: {value!r}")
-        (kind, body), = value.items()
+        ((kind, body),) = value.items()
         if not isinstance(body, dict):
             raise ConfigError(f"Invalid model_version_policy: {value!r}")
         if kind == "all" and not body:
@@ -37,13 +37,17 @@ class VersionPolicy:
         if kind == "latest" and set(body) <= {"num_versions"}:
             n = body.get("num_versions", 1)
             if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-                raise ConfigError(f"Invalid model_version_policy: num_versions must be >= 1: {value!r}")
+                raise ConfigError(
+                    f"Invalid model_version_policy: num_versions must be >= 1: {value!r}"
+                )
             return VersionPolicy("latest", num_versions=n)
         if kind == "specific" and set(body) == {"versions"}:
             versions = body["versions"]
             if not isinstance(versions, list) or not all(
                 isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in versions
             ):
-                raise ConfigError(f"Invalid model_version_policy: versions must be positive integers: {value!r}")
+                raise ConfigError(
+                    f"Invalid model_version_policy: versions must be positive integers: {value!r}"
+                )
             return VersionPolicy("specific", versions=frozenset(versions))
         raise ConfigError(f"Invalid model_version_policy: {value!r}")

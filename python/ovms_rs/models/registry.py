@@ -65,12 +65,16 @@ class Model:
     def load(self, core: ov.Core, versions: dict[int, Path]) -> list[ModelVersion]:
         """Creates and loads versions (in parallel), replacing entries of the same numbers once loaded."""
         created = [
-            ModelVersion(self.name, n, p, self.config, self.max_queue) for n, p in sorted(versions.items())
+            ModelVersion(self.name, n, p, self.config, self.max_queue)
+            for n, p in sorted(versions.items())
         ]
         with self.lock:
             for mv in created:
                 # A new version shows as LOADING at once; a replacement keeps the old one serving meanwhile.
-                if mv.version not in self.versions or self.versions[mv.version].state in RETIRED_STATES:
+                if (
+                    mv.version not in self.versions
+                    or self.versions[mv.version].state in RETIRED_STATES
+                ):
                     self.versions[mv.version] = mv
         if len(created) == 1:
             created[0].load(core)

@@ -25,11 +25,15 @@ def scan_versions(base_path: Path) -> dict[int, Path]:
             log.warning("Skipping version directory outside the model's base path: %s", entry)
             continue
         if not entry.name.isdigit():
-            log.warning("Expected version directory name to be in number format. Got: %s", entry.name)
+            log.warning(
+                "Expected version directory name to be in number format. Got: %s", entry.name
+            )
             continue
         number = int(entry.name)
         if number <= 0:
-            log.warning("Expected version directory name to be a number greater than 0. Got: %s", entry.name)
+            log.warning(
+                "Expected version directory name to be a number greater than 0. Got: %s", entry.name
+            )
             continue
         versions[number] = entry
     return versions
@@ -73,14 +77,18 @@ def find_model_file(version_dir: Path) -> Path:
     base_path = version_dir.parent
     for pattern in _PATTERNS:
         for candidate in sorted(version_dir.glob(pattern)):
-            if not confined(candidate, base_path) or not confined(candidate.with_suffix(".bin"), base_path):
+            if not confined(candidate, base_path) or not confined(
+                candidate.with_suffix(".bin"), base_path
+            ):
                 raise PermissionError(f"Model file outside the model's base path: {candidate}")
             if candidate.suffix == ".xml" and not candidate.with_suffix(".bin").exists():
                 continue
             if candidate.name == "saved_model.pb":
                 return version_dir
             return candidate
-    raise FileNotFoundError(f"Could not find a model file (.xml+.bin, .onnx, .tflite, .pdmodel, .pb) in {version_dir}")
+    raise FileNotFoundError(
+        f"Could not find a model file (.xml+.bin, .onnx, .tflite, .pdmodel, .pb) in {version_dir}"
+    )
 
 
 def read_mapping(version_dir: Path) -> tuple[dict[str, str], dict[str, str]]:

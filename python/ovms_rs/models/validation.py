@@ -22,15 +22,20 @@ from ..errors import (
     invalid_argument,
 )
 from . import binary_input
+from .model_io import InputBinding
 from .tensor_spec import DT_STRING, TensorSpec, precision_of_dtype, shape_str
-from .version import InputBinding, ModelVersion
+from .version import ModelVersion
 
 
-def validate(version: ModelVersion, inputs: Mapping[str, _native.RequestInput]) -> dict[int, np.ndarray[Any, Any]]:
+def validate(
+    version: ModelVersion, inputs: Mapping[str, _native.RequestInput]
+) -> dict[int, np.ndarray[Any, Any]]:
     """Checks a request against the version's inputs; returns {model port: array in model layout}."""
     expected = version.inputs
     if len(inputs) != len(expected):
-        raise invalid_argument(INVALID_NO_OF_INPUTS, f"Expected: {len(expected)}; Actual: {len(inputs)}")
+        raise invalid_argument(
+            INVALID_NO_OF_INPUTS, f"Expected: {len(expected)}; Actual: {len(inputs)}"
+        )
     for name in expected:
         if name not in inputs:
             raise invalid_argument(INVALID_MISSING_INPUT, f"Required input: {name}")
@@ -38,7 +43,10 @@ def validate(version: ModelVersion, inputs: Mapping[str, _native.RequestInput]) 
     if reshape:
         version.reshape(reshape)
         expected = version.inputs
-    return {binding.port: _validate_input(name, binding, inputs[name]) for name, binding in expected.items()}
+    return {
+        binding.port: _validate_input(name, binding, inputs[name])
+        for name, binding in expected.items()
+    }
 
 
 def _auto_reshape_wanted(
@@ -51,7 +59,11 @@ def _auto_reshape_wanted(
     wanted: dict[str, tuple[int, ...]] = {}
     for name, binding in version.inputs.items():
         shape, spec = inputs[name].shape, binding.spec
-        if inputs[name].dtype == DT_STRING or len(shape) != len(spec.shape) or any(d <= 0 for d in shape):
+        if (
+            inputs[name].dtype == DT_STRING
+            or len(shape) != len(spec.shape)
+            or any(d <= 0 for d in shape)
+        ):
             continue
         if all(dim.accepts(n) for dim, n in zip(spec.shape, shape)):
             continue
@@ -64,7 +76,9 @@ def _auto_reshape_wanted(
     return wanted
 
 
-def _validate_input(name: str, binding: InputBinding, tensor: _native.RequestInput) -> np.ndarray[Any, Any]:
+def _validate_input(
+    name: str, binding: InputBinding, tensor: _native.RequestInput
+) -> np.ndarray[Any, Any]:
     spec = binding.spec
     shape: tuple[int, ...] = tensor.shape
     if any(d <= 0 for d in shape):
@@ -84,7 +98,9 @@ def _validate_input(name: str, binding: InputBinding, tensor: _native.RequestInp
         raise invalid_argument(tensor.error)
     array = tensor.array
     if array is None:  # strings for a STRING model input: not served by this server
-        raise invalid_argument(INVALID_PRECISION, f"Expected: {spec.precision}; Actual: {actual}; input name: {name}")
+        raise invalid_argument(
+            INVALID_PRECISION, f"Expected: {spec.precision}; Actual: {actual}; input name: {name}"
+        )
     if binding.transpose_to is not None:
         array = _native.transpose_layout(array, binding.transpose_to)
     return array
@@ -101,9 +117,11 @@ def check_shape(name: str, spec: TensorSpec, shape: tuple[int, ...]) -> None:
     axis = spec.batch_axis
     if axis is not None and not expected[axis].accepts(shape[axis]):
         raise invalid_argument(
-            INVALID_BATCH_SIZE, f"Expected: {expected[axis]}; Actual: {shape[axis]}; input name: {name}"
+            INVALID_BATCH_SIZE,
+            f"Expected: {expected[axis]}; Actual: {shape[axis]}; input name: {name}",
         )
     if not all(dim.accepts(n) for dim, n in zip(expected, shape)):
         raise invalid_argument(
-            INVALID_SHAPE, f"Expected: {shape_str(expected)}; Actual: {shape_str(shape)}; input name: {name}"
+            INVALID_SHAPE,
+            f"Expected: {shape_str(expected)}; Actual: {shape_str(shape)}; input name: {name}",
         )

@@ -25,7 +25,8 @@ from ..errors import (
     model_version_retired,
 )
 from . import repository
-from .shapes import AUTO, LayoutRequest
+from .model_io import InputBinding, bind_input, per_input, reshape
+from .shapes import AUTO
 from .tensor_spec import Dim, TensorSpec, precision_of
 
 log = logging.getLogger(__name__)
@@ -53,16 +54,6 @@ class ErrorCode(enum.IntEnum):
     UNKNOWN = 2
 
 
-@dataclass(frozen=True)
-class InputBinding:
-    """How a public input reaches the model: its spec as clients see it, and the model port."""
-
-    spec: TensorSpec
-    port: int
-    layout: str | None  # client-side layout, e.g. "NHWC"
-    transpose_to: str | None  # "NCHW" when the server transposes NHWC requests for an NCHW model
-
-
 @dataclass
 class Compiled:
     """A compiled model with everything a request needs from it; replaced as a whole on auto-reshape."""
@@ -80,7 +71,12 @@ class ModelVersion:
     """A version directory turned into something that serves Predict; thread-safe."""
 
     def __init__(
-        self, model_name: str, version: int, path: Path, config: ModelConfig, max_queue: int = DEFAULT_MAX_QUEUE
+        self,
+        model_name: str,
+        version: int,
+        path: Path,
+        config: ModelConfig,
+        max_queue: int = DEFAULT_MAX_QUEUE,
     ) -> None:
         self.model_name = model_name
         self.version = version
@@ -112,7 +108,7 @@ class ModelVersion:
 
     @property
     def auto_reshape(self) -> str | None:
-        """"shape" or "batch" when the config says `auto` (reshape to what requests send), else None."""
+        """ "shape" or "batch" when the config says `auto` (reshape to what requests send), else None."""
         if self.config.shape == AUTO or (
             isinstance(self.config.shape, dict) and AUTO in self.config.shape.values()
         ):
@@ -132,8 +128,16 @@ class ModelVersion:
         self._core = core
         try:
             self._active = self._compile(core, {})
-        except Exception as e:  # any failure of read/reshape/compile is this version's, not the server's
-            log.error("Failed to load %s version %d from %s: %s", self.model_name, self.version, self.path, e)
+        except (
+            Exception
+        ) as e:  # any failure of read/reshape/compile is this version's, not the server's
+            log.error(
+                "Failed to load %s version %d from %s: %s",
+                self.model_name,
+                self.version,
+                self.path,
+                e,
+            )
             with self._cond:
                 self.error_code = ErrorCode.UNKNOWN
                 self.error_message = str(e) or type(e).__name__
@@ -147,16 +151,18 @@ class ModelVersion:
         """read_model -> reshape (config, then `overrides` in client layout) -> compile -> request pool."""
         model = core.read_model(str(repository.find_model_file(self.path)))
         input_names, output_names = repository.read_mapping(self.path)
-        layouts = _per_input(self.config.layout, model)
-        _reshape(model, self.config, layouts, overrides)
-        compiled = core.compile_model(model, self.config.target_device, self.config.compile_properties())
+        layouts = per_input(self.config.layout, model)
+        reshape(model, self.config, layouts, overrides)
+        compiled = core.compile_model(
+            model, self.config.target_device, self.config.compile_properties()
+        )
         inputs: dict[str, InputBinding] = {}
         model_names: dict[str, str] = {}
         for port, node in enumerate(compiled.inputs):
             name = node.get_any_name()
             public = input_names.get(name, name)
             request = layouts.get(name) or layouts.get(public)
-            inputs[public] = _binding(public, port, node, request, model.input(port))
+            inputs[public] = bind_input(public, port, node, request, model.input(port))
             model_names[name] = public
         output_ports = []
         outputs: dict[str, TensorSpec] = {}
@@ -177,7 +183,9 @@ class ModelVersion:
         with self._reshape_lock:
             active = self._active
             if active is not None and all(
-                all(d.is_static and d.lo == n for d, n in zip(active.inputs[name].spec.shape, shape))
+                all(
+                    d.is_static and d.lo == n for d, n in zip(active.inputs[name].spec.shape, shape)
+                )
                 for name, shape in shapes.items()
             ):
                 return  # another request already reshaped to these shapes
@@ -186,7 +194,13 @@ class ModelVersion:
             try:
                 self._active = self._compile(self._core, by_model_name)
             except Exception as e:
-                log.warning("Reshape of %s version %d to %s failed: %s", self.model_name, self.version, shapes, e)
+                log.warning(
+                    "Reshape of %s version %d to %s failed: %s",
+                    self.model_name,
+                    self.version,
+                    shapes,
+                    e,
+                )
                 raise ServingError(grpc.StatusCode.FAILED_PRECONDITION, RESHAPE_FAILED) from None
             log.info("Reshaped %s version %d to %s", self.model_name, self.version, shapes)
 
@@ -210,8 +224,10 @@ class ModelVersion:
     def wait_until_loaded(self, timeout: float) -> None:
         with self._cond:
             self._cond.wait_for(
-                lambda: self.state not in (ModelState.START, ModelState.LOADING)
-                or self.error_code != ErrorCode.OK,
+                lambda: (
+                    self.state not in (ModelState.START, ModelState.LOADING)
+                    or self.error_code != ErrorCode.OK
+                ),
                 timeout,
             )
 
@@ -280,7 +296,9 @@ class ModelVersion:
         try:
             for port, array in arrays.items():
                 # OpenVINO shares writable C-contiguous memory and copies read-only views of request bytes.
-                request.set_input_tensor(port, ov.Tensor(array, shared_memory=array.flags.writeable))
+                request.set_input_tensor(
+                    port, ov.Tensor(array, shared_memory=array.flags.writeable)
+                )
             request.infer()
             outputs = [(name, request.get_output_tensor(port).data) for name, port in ports]
             return _native.build_predict_response(self.model_name, self.version, outputs)
@@ -291,83 +309,11 @@ class ModelVersion:
 def _fingerprint(path: Path) -> tuple[tuple[str, int, int], ...]:
     try:
         return tuple(
-            sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in path.rglob("*") if p.is_file())
+            sorted(
+                (str(p), p.stat().st_size, p.stat().st_mtime_ns)
+                for p in path.rglob("*")
+                if p.is_file()
+            )
         )
     except OSError:
         return ()
-
-
-def _per_input(value: Any, model: ov.Model) -> dict[str, Any]:
-    """A per-model setting (one value for a single-input model, or {input name: value})."""
-    if value is None:
-        return {}
-    if isinstance(value, dict):
-        return dict(value)
-    if len(model.inputs) != 1:
-        raise ValueError("A single shape/layout needs a model with one input; use {\"input\": ...}")
-    return {model.input(0).get_any_name(): value}
-
-
-def _batch_axis(layout: str | None) -> int | None:
-    if layout is None:
-        return 0
-    return layout.index("N") if "N" in layout else None
-
-
-def _model_layout(node: ov.Output) -> str | None:
-    text = str(node.get_node().get_layout().to_string()) if hasattr(node.get_node(), "get_layout") else ""
-    letters = text.strip("[]").replace(",", "")
-    # An unset layout prints as "[...]": no information, not "no batch axis".
-    return letters if letters and "." not in letters else None
-
-
-def _reshape(
-    model: ov.Model, config: ModelConfig, layouts: dict[str, Any], overrides: dict[str, tuple[int, ...]]
-) -> None:
-    """Applies --shape and --batch_size, then auto-reshape `overrides`; all given in the client's layout."""
-    shapes: dict[str, Any] = _per_input(config.shape, model)
-    for name, override in overrides.items():
-        shapes[name] = tuple(Dim.static(n) for n in override)
-    new_shapes: dict[str, ov.PartialShape] = {}
-    for node in model.inputs:
-        name = node.get_any_name()
-        shape = shapes.get(name)
-        if shape is not None and shape != AUTO:
-            client_dims: list[Dim] = list(shape)
-            request: LayoutRequest | None = layouts.get(name)
-            if request is not None and request.transposes:
-                # --shape is given in the client's layout; the model takes the other one.
-                client_dims = [client_dims[request.tensor.index(axis)] for axis in request.model]
-            new_shapes[name] = ov.PartialShape([d.to_ov() for d in client_dims])
-    batch = config.batch_size
-    if isinstance(batch, Dim) and not overrides:
-        for node in model.inputs:
-            name = node.get_any_name()
-            partial = new_shapes.get(name, node.get_partial_shape())
-            request = layouts.get(name)
-            layout = request.model if request is not None else _model_layout(node)
-            axis = _batch_axis(layout)
-            if axis is None or partial.rank.is_dynamic or axis >= partial.rank.get_length():
-                continue
-            ov_dims = list(partial)
-            ov_dims[axis] = batch.to_ov()
-            new_shapes[name] = ov.PartialShape(ov_dims)
-    if new_shapes:
-        model.reshape(new_shapes)
-
-
-def _binding(
-    public: str, port: int, node: ov.Output, request: LayoutRequest | None, model_input: ov.Output
-) -> InputBinding:
-    dims = tuple(Dim.of(d) for d in node.get_partial_shape())
-    transpose_to = None
-    if request is not None:
-        layout: str | None = request.tensor
-        if request.transposes:
-            # Clients see the shape in their layout.
-            dims = tuple(dims[request.model.index(axis)] for axis in request.tensor)
-            transpose_to = request.model
-    else:
-        layout = _model_layout(model_input)
-    spec = TensorSpec(public, precision_of(node.get_element_type()), dims, _batch_axis(layout))
-    return InputBinding(spec, port, layout, transpose_to)

@@ -34,7 +34,9 @@ def _tls_credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
     )
 
 
-def _handlers(registry: ModelRegistry, reload_config: Callable[[], None] | None) -> list[grpc.GenericRpcHandler]:
+def _handlers(
+    registry: ModelRegistry, reload_config: Callable[[], None] | None
+) -> list[grpc.GenericRpcHandler]:
     predictions = prediction_service.PredictionService(registry)
     models = model_service.ModelService(registry, reload_config)
     prediction_handler = grpc.method_handlers_generic_handler(
@@ -96,5 +98,7 @@ def build_server(
     except RuntimeError:
         port = 0
     if port == 0:
-        raise ConfigError(f"Could not bind gRPC port {address}:{config.port} (in use, or no such address)")
+        raise ConfigError(
+            f"Could not bind gRPC port {address}:{config.port} (in use, or no such address)"
+        )
     return server, port

@@ -16,7 +16,9 @@ SERVICE = "tensorflow.serving.ModelService"
 
 
 class ModelService:
-    def __init__(self, registry: ModelRegistry, reload_config: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, registry: ModelRegistry, reload_config: Callable[[], None] | None = None
+    ) -> None:
         self.registry = registry
         # Re-reads --config_path and applies it; None when the server was started without one.
         self.reload_config = reload_config

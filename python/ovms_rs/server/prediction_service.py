@@ -58,7 +58,8 @@ def _check_output_filter(model_version: ModelVersion, output_filter: list[str]) 
         if name not in model_version.outputs:
             known = ",".join(sorted(model_version.outputs))
             raise invalid_argument(
-                INVALID_OUTPUT_FILTER, f"output tensor alias not found in signature: {name}. Outputs expected to be in the set {{{known}}}."
+                INVALID_OUTPUT_FILTER,
+                f"output tensor alias not found in signature: {name}. Outputs expected to be in the set {{{known}}}.",
             )
 
 
@@ -69,7 +70,9 @@ def _tensor_info(spec: TensorSpec) -> meta_graph_pb2.TensorInfo:
     return meta_graph_pb2.TensorInfo(name=spec.name, dtype=spec.dtype, tensor_shape=shape)  # type: ignore[arg-type]
 
 
-def metadata_response(model_version: ModelVersion) -> get_model_metadata_pb2.GetModelMetadataResponse:
+def metadata_response(
+    model_version: ModelVersion,
+) -> get_model_metadata_pb2.GetModelMetadataResponse:
     """The SignatureDefMap OVMS returns: one `serving_default` signature with every input and output."""
     signature = meta_graph_pb2.SignatureDef(method_name=PREDICT_METHOD)
     for name, binding in model_version.inputs.items():
