@@ -11,6 +11,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use numpy::IntoPyArray;
 
 use crate::dtype::DType;
+use crate::error::InvalidInput;
 use crate::tensor_proto::{parse_request, Decoded};
 
 /// One input of a PredictRequest, as the validators and the model see it.
@@ -101,7 +102,16 @@ pub fn parse_predict_request<'py>(
             }
             other => {
                 let dtype = DType::from_wire(tensor.dtype).expect("decoded implies a known dtype");
-                array = Some(to_array(py, request, dtype, &shape, other)?.unbind());
+                array = Some(
+                    to_array(py, request, dtype, &shape, other)
+                        .map_err(|e| {
+                            // numpy refusing a shape is the client's error, never the server's.
+                            InvalidInput::new_err(format!(
+                                "Invalid input shape - {e}; input name: {name}"
+                            ))
+                        })?
+                        .unbind(),
+                );
             }
         }
         let input = RequestInput {

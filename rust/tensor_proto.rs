@@ -184,10 +184,15 @@ fn val_field_number(f: ValField) -> u32 {
 
 impl TensorView<'_> {
     /// Number of elements the shape declares; None when a dim is negative or the product overflows.
+    /// Number of elements the shape declares; None when a dim is negative or the byte size of the tensor
+    /// would not fit in an isize (numpy's limit).
     fn element_count(&self) -> Option<usize> {
-        self.shape.iter().try_fold(1usize, |acc, &d| {
-            usize::try_from(d).ok().and_then(|d| acc.checked_mul(d))
-        })
+        self.shape
+            .iter()
+            .try_fold(1usize, |acc, &d| {
+                usize::try_from(d).ok().and_then(|d| acc.checked_mul(d))
+            })
+            .filter(|&n| n <= isize::MAX as usize / 8)
     }
 
     /// Checks sizes against the shape, then decodes (or locates) the values.
@@ -205,9 +210,13 @@ impl TensorView<'_> {
             }
             return Decoded::Strings(strings);
         }
-        if self.shape.iter().any(|&d| d < 0) {
-            // Rejected earlier by the shape checks; nothing to decode.
-            return Decoded::Invalid(String::new());
+        if self.shape.iter().any(|&d| d <= 0) {
+            // OVMS refuses zero and negative dims (the Python shape checks say so first); nothing to
+            // decode. A zero dim beside huge ones must not reach numpy: it refuses such shapes even empty.
+            return Decoded::Invalid(format!(
+                "Invalid input shape - Negative or zero dimension size is not acceptable: {}; input name: {name}",
+                shape_string(&self.shape)
+            ));
         }
         let Some(count) = self
             .element_count()
@@ -453,6 +462,16 @@ mod tests {
             }
             _ => panic!("expected a view"),
         }
+    }
+
+    #[test]
+    fn zero_dim_beside_huge_dims_is_not_decoded() {
+        let t = tensor(1, &[0, 1 << 62], |_| {});
+        let buf = request("m", "x", &t);
+        let req = parse_request(&buf).unwrap();
+        assert!(
+            matches!(req.inputs[0].1.decode("x"), Decoded::Invalid(m) if m.contains("zero dimension"))
+        );
     }
 
     #[test]

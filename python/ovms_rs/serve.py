@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import types
@@ -49,3 +50,7 @@ def serve(config: ServerConfig) -> None:
     poller.stop()
     server.stop(SHUTDOWN_GRACE_SECONDS).wait()
     log.info("Server stopped")
+    # Requests still queued after the grace period are abandoned with the process: handler threads are
+    # not daemons, and a normal interpreter exit would wait for all of them.
+    logging.shutdown()
+    os._exit(0)

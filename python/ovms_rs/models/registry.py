@@ -85,7 +85,12 @@ class Model:
         with self.lock:
             for mv in created:
                 old = self.versions.get(mv.version)
-                if old is not mv and (mv.state == ModelState.AVAILABLE or old is None):
+                # A failed retry replaces the failed entry too, so its new files are not retried again.
+                if old is not mv and (
+                    mv.state == ModelState.AVAILABLE
+                    or old is None
+                    or old.error_code != ErrorCode.OK
+                ):
                     self.versions[mv.version] = mv
                     if old is not None:
                         replaced.append(old)
@@ -101,17 +106,19 @@ class Model:
 
     def sync(self, core: ov.Core, on_disk: dict[int, Path]) -> None:
         """Brings the served versions in line with the disk and the version policy: new versions are loaded
-        (before old ones retire, so the default moves without a gap), removed ones retired; a version that
-        failed to load is retried when its files change."""
-        wanted = self.config.version_policy.select(set(on_disk))
+        before old ones retire, so the default moves without a gap. As in OVMS, nothing is retired in a
+        round where a new version failed to load, and a failed version whose files have not changed
+        neither counts for the policy nor retires (it stays listed, LOADING with error UNKNOWN) until its
+        files change (then it is loaded again) or its directory goes."""
         live = self.live_versions()
-        to_load = {n: on_disk[n] for n in wanted if n not in live}
-        for n, mv in live.items():
-            if n in wanted and mv.error_code != ErrorCode.OK and mv.files_changed():
-                to_load[n] = on_disk[n]
-        if to_load:
-            self.load(core, to_load)
-        self.retire(set(live) - wanted)
+        failed = {n for n, mv in live.items() if mv.error_code != ErrorCode.OK}
+        stale = {n for n in failed if n in on_disk and not live[n].files_changed()}
+        wanted = self.config.version_policy.select(set(on_disk) - stale)
+        to_load = {n: on_disk[n] for n in wanted if n not in live or n in failed}
+        created = self.load(core, to_load) if to_load else []
+        if any(mv.error_code != ErrorCode.OK for mv in created):
+            return
+        self.retire(set(live) - wanted - stale)
 
     def reconfigure(self, core: ov.Core, config: ModelConfig, on_disk: dict[int, Path]) -> None:
         """A changed config: every wanted version is loaded anew with it, then the old objects retire."""

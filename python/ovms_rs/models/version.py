@@ -270,6 +270,8 @@ class ModelVersion:
             if self._queued >= self._max_queue:
                 raise ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED, QUEUE_FULL)
             self._queued += 1
+        if timeout is not None and timeout > threading.TIMEOUT_MAX:
+            timeout = None  # no client deadline: grpcio reports an effectively infinite one
         try:
             return active.pool.get(timeout=timeout)
         except queue.Empty:
