@@ -1,0 +1,66 @@
+"""The grpcio floor: a Predict that answers a canned reply without looking at the request.
+
+Not a baseline to beat: it is what any server built on grpcio's synchronous Python server pays per request
+(HTTP/2 receive of the request, bytes handed to a worker thread, reply sent), so the load benchmark can
+split ovms_rs's overhead into grpcio's share and ovms_rs's own.
+
+    python -m benches.floor_server --port 9002 [--grpc_bind_address 127.0.0.1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from concurrent import futures
+
+import grpc
+import numpy as np
+from ovms_rs._proto.tensorflow_serving.apis import predict_pb2
+
+MAX_MESSAGE = 1024 * 1024 * 1024
+
+
+def canned_reply(model_name: str) -> bytes:
+    """A PredictResponse the size of the demo's: prob [1,1000] float32."""
+    reply = predict_pb2.PredictResponse()
+    reply.model_spec.name = model_name
+    reply.model_spec.version.value = 1
+    tensor = reply.outputs["prob"]
+    tensor.dtype = 1
+    tensor.tensor_shape.dim.add(size=1)
+    tensor.tensor_shape.dim.add(size=1000)
+    tensor.tensor_content = np.full((1, 1000), 1e-3, np.float32).tobytes()
+    data: bytes = reply.SerializeToString()
+    return data
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--grpc_bind_address", default="127.0.0.1")
+    parser.add_argument("--model_name", default="tiny")
+    parser.add_argument("--grpc_workers", type=int, default=32)
+    args, _ = parser.parse_known_args(argv)  # the model flags the other servers take are ignored
+    reply = canned_reply(args.model_name)
+    handler = grpc.method_handlers_generic_handler(
+        "tensorflow.serving.PredictionService",
+        {"Predict": grpc.unary_unary_rpc_method_handler(lambda request, context: reply)},
+    )
+    options = [
+        ("grpc.max_receive_message_length", MAX_MESSAGE),
+        ("grpc.max_send_message_length", MAX_MESSAGE),
+    ]
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.grpc_workers), options=options)
+    server.add_generic_rpc_handlers((handler,))
+    server.add_insecure_port(f"{args.grpc_bind_address}:{args.port}")
+    server.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    server.stop(5).wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,371 @@
+"""End-to-end load benchmark: ovms_rs vs the physical limit (in-process OpenVINO) vs a plain-Python server.
+
+    .venv/bin/python -m benches.load --out bench-out          # full run (< 10 min on 2 cores)
+    .venv/bin/python -m benches.load --out bench-out --smoke  # CI: a few hundred requests, no speed claims
+
+Writes BENCH_DIR/results.json, BENCH_DIR/report.md (tables with ratios, targets met/missed) and
+BENCH_DIR/load.png (throughput and p99 vs concurrency; skipped with a message without matplotlib).
+The servers and the in-process loop are pinned to one core, the load generator to another (taskset).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import report
+from .loadgen import LoadGenerator
+from .stats import summarize
+from .targets import InProcessTarget, Server
+from .workloads import Workload, all_workloads, build_tiny_model
+
+OVMS_RS = "ovms_rs"
+PLAIN = "plain-python"
+IN_PROCESS = "in-process"
+FLOOR = "grpcio-floor"  # informational, workload (c) only: grpcio's own per-request cost
+TARGETS = (IN_PROCESS, OVMS_RS, PLAIN)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Requests per point, the time bound per point, and warm-up requests per client worker."""
+
+    count: int
+    seconds: float
+    warmup: int
+
+
+FULL = {
+    "a": Budget(300, 12, 3),
+    "b": Budget(300, 12, 3),
+    "c": Budget(3000, 8, 20),
+    "d": Budget(48, 15, 1),
+}
+SMOKE = {
+    "a": Budget(16, 10, 1),
+    "b": Budget(16, 10, 1),
+    "c": Budget(100, 10, 2),
+    "d": Budget(6, 15, 1),
+}
+ROUNDS = 5
+MEMORY_FULL = (1_000, 20_000)
+MEMORY_SMOKE = (100, 300)
+
+
+def merge(raws: list[dict[str, Any]]) -> dict[str, Any]:
+    """One point from several rounds: all latencies, summed busy time and CPU."""
+    busy = sum(r["end"] - r["start"] for r in raws)
+    return {
+        "latencies_ns": [x for r in raws for x in r["latencies_ns"]],
+        "errors": sum(r["errors"] for r in raws),
+        "first_error": next((r["first_error"] for r in raws if r["first_error"]), None),
+        "start": 0.0,
+        "end": busy,
+        "target_cpu_s": sum(r["target_cpu_s"] for r in raws),
+        "client_cpu_s": sum(r["client_cpu_s"] for r in raws),
+    }
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benches.load", description=__doc__.split("\n")[0])
+    p.add_argument(
+        "--out", type=Path, required=True, help="directory for results.json, report.md, load.png"
+    )
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--smoke", action="store_true", help="a few hundred requests (CI); asserts nothing"
+    )
+    mode.add_argument("--full", action="store_true", help="the measured run (default)")
+    p.add_argument("--workloads", default="abcd", help="subset of 'abcd'")
+    p.add_argument("--concurrency", default=None, help="comma list; default 1,2,4,8 (smoke: 1,4)")
+    p.add_argument(
+        "--server-cpu", type=int, default=None, help="core for the targets (default: first allowed)"
+    )
+    p.add_argument(
+        "--client-cpu", type=int, default=None, help="core for the load generator (default: second)"
+    )
+    p.add_argument(
+        "--no-pin", action="store_true", help="do not pin anything (results include CPU contention)"
+    )
+    p.add_argument(
+        "--nireq", type=int, default=0, help="infer requests for all three (0: OpenVINO's optimum)"
+    )
+    p.add_argument(
+        "--scale", type=float, default=1.0, help="multiply request counts and time bounds"
+    )
+    return p.parse_args(argv)
+
+
+def choose_cpus(args: argparse.Namespace) -> tuple[int | None, int | None]:
+    if args.no_pin:
+        return None, None
+    allowed = sorted(os.sched_getaffinity(0))
+    server = args.server_cpu if args.server_cpu is not None else allowed[0]
+    others = [c for c in allowed if c != server]
+    client = args.client_cpu if args.client_cpu is not None else (others[0] if others else server)
+    return server, client
+
+
+def check_outputs(
+    workload: Workload, servers: dict[str, Server], requests: list[bytes]
+) -> dict[str, Any]:
+    """One request to each server, outside the timed loop: both answer, and answer the same."""
+    import grpc
+    from ovms_rs._proto.tensorflow_serving.apis import predict_pb2
+
+    answers: dict[str, Any] = {}
+    for name, server in servers.items():
+        if name == FLOOR:
+            continue  # answers a canned reply by design
+        channel = grpc.insecure_channel(
+            server.address,
+            options=[
+                ("grpc.max_receive_message_length", 1 << 30),
+                ("grpc.max_send_message_length", 1 << 30),
+            ],
+        )
+        call = channel.unary_unary("/tensorflow.serving.PredictionService/Predict")
+        try:
+            reply = predict_pb2.PredictResponse.FromString(call(requests[0], timeout=60))
+            tensor = reply.outputs["prob"]
+            shape = [d.size for d in tensor.tensor_shape.dim]
+            answers[name] = np.frombuffer(tensor.tensor_content, np.float32).reshape(shape)
+        except grpc.RpcError as e:
+            answers[name] = f"{e.code()}: {e.details()}"
+        finally:
+            channel.close()
+    arrays = [a for a in answers.values() if isinstance(a, np.ndarray)]
+    agree = len(arrays) == len(answers) and all(
+        a.shape == arrays[0].shape and np.array_equal(a.argmax(-1), arrays[0].argmax(-1))
+        for a in arrays
+    )
+    return {
+        "agree": bool(agree),
+        "errors": {k: v for k, v in answers.items() if isinstance(v, str)},
+    }
+
+
+def run_workload(
+    workload: Workload,
+    args: argparse.Namespace,
+    gen: LoadGenerator,
+    levels: list[int],
+    logs: Path,
+    server_cpu: int | None,
+) -> dict[str, Any]:
+    budget = (SMOKE if args.smoke else FULL)[workload.key]
+    count, seconds = max(1, int(budget.count * args.scale)), budget.seconds * max(args.scale, 0.5)
+    print(f"== ({workload.key}) {workload.title}", flush=True)
+    result: dict[str, Any] = {
+        "title": workload.title,
+        "count": count,
+        "seconds": seconds,
+        "points": {},
+        "notes": [],
+    }
+    inproc = InProcessTarget(server_cpu, logs / f"{workload.key}-inprocess.log")
+    servers: dict[str, Server] = {}
+    try:
+        info = inproc.ask(
+            cmd="load",
+            model_path=str(workload.model_path),
+            batch=workload.batch,
+            nireq=args.nireq,
+            plugin_config={},
+        )
+        result["openvino"] = info
+        common = [
+            "--model_name",
+            workload.model_name,
+            "--model_path",
+            str(workload.model_path),
+            "--nireq",
+            str(info["nireq"]),
+            *workload.server_args,
+        ]
+        servers[OVMS_RS] = Server(
+            OVMS_RS, ["ovms_rs", "serve"], common, server_cpu, logs / f"{workload.key}-ovms_rs.log"
+        )
+        servers[PLAIN] = Server(
+            PLAIN, ["benches.plain_server"], common, server_cpu, logs / f"{workload.key}-plain.log"
+        )
+        if workload.key == "c":
+            servers[FLOOR] = Server(
+                FLOOR,
+                ["benches.floor_server"],
+                common,
+                server_cpu,
+                logs / f"{workload.key}-floor.log",
+            )
+        for server in servers.values():
+            server.wait_ready()
+        result["commands"] = {name: " ".join(s.cmd) for name, s in servers.items()}
+        result["commands"][IN_PROCESS] = " ".join(inproc.cmd)
+        requests = workload.requests()
+        check = check_outputs(workload, servers, requests)
+        result["check"] = check
+        for name, error in check["errors"].items():
+            print(f"   {name} cannot serve this workload: {error}", flush=True)
+            result["notes"].append(f"{name} skipped: {error}")
+            servers.pop(name).stop()
+        if not check["errors"] and not check["agree"]:
+            result["notes"].append("WARNING: the servers' top-1 answers differ")
+        if workload.binary:
+            result["decode"] = inproc.ask(cmd="decode", seconds=1.0 if args.smoke else 4.0)
+        gen.load(workload.key, requests)
+        rounds = 1 if args.smoke else ROUNDS
+        for c in levels:
+            # The targets take turns, `rounds` times, so that a burst of noise on this shared machine hits
+            # them alike; each point is the union of its rounds.
+            # A round keeps at least 4 requests per worker so its ramp-up and drain stay small.
+            turns = max(1, min(rounds, count // (4 * c)))
+            raws: dict[str, list[dict[str, Any]]] = {name: [] for name in (IN_PROCESS, *servers)}
+            per_round = max(1, count // turns)
+            for turn in range(turns):
+                warmup = budget.warmup if turn == 0 else 0
+                raws[IN_PROCESS].append(
+                    inproc.ask(
+                        cmd="run",
+                        concurrency=c,
+                        count=per_round,
+                        seconds=seconds / turns,
+                        warmup=warmup,
+                    )
+                )
+                for name, server in servers.items():
+                    raw = measure(gen, workload.key, server, c, per_round, seconds / turns, warmup)
+                    raws[name].append(raw)
+            points: dict[str, Any] = {name: summarize(merge(rs)) for name, rs in raws.items()}
+            for name, server in servers.items():
+                points[name]["rss"] = server.rss()
+            result["points"][str(c)] = points
+            print(
+                f"   c={c}  "
+                + "  ".join(
+                    f"{n}: {p['rps']:.1f} req/s p50 {p['p50_ms']:.2f} ms err {p['errors']}"
+                    for n, p in points.items()
+                    if p["requests"]
+                ),
+                flush=True,
+            )
+        if workload.key == "c" and OVMS_RS in servers:
+            result["memory"] = memory_check(workload, servers[OVMS_RS], gen, args)
+    finally:
+        for server in servers.values():
+            server.stop()
+        inproc.stop()
+    return result
+
+
+def measure(
+    gen: LoadGenerator, key: str, server: Server, c: int, count: int, seconds: float, warmup: int
+) -> dict[str, Any]:
+    """One round against a server, with the server's CPU time over the measured requests (the workers'
+    warm-up excluded)."""
+    cpu0: list[float] = []
+    raw = gen.run(
+        key,
+        server.address,
+        c,
+        count,
+        seconds,
+        warmup,
+        on_start=lambda: cpu0.append(server.cpu_seconds()),
+    )
+    raw["target_cpu_s"] = server.cpu_seconds() - cpu0[0]
+    return raw
+
+
+def memory_check(
+    workload: Workload, server: Server, gen: LoadGenerator, args: argparse.Namespace
+) -> dict[str, Any]:
+    """RSS of the ovms_rs server after the first N requests and after the total, concurrency 4."""
+    first, total = MEMORY_SMOKE if args.smoke else MEMORY_FULL
+    raw1 = gen.run(workload.key, server.address, 4, first, 120, 0)
+    rss1 = server.rss()
+    raw2 = gen.run(workload.key, server.address, 4, total - first, 240, 0)
+    rss2 = server.rss()
+    done = len(raw1["latencies_ns"]) + len(raw2["latencies_ns"])
+    growth = (rss2 - rss1) / rss1 if rss1 else None
+    print(
+        f"   memory: RSS {rss1 / 2**20:.1f} MiB after {first}, {rss2 / 2**20:.1f} MiB after {done}",
+        flush=True,
+    )
+    return {
+        "first": first,
+        "total": done,
+        "rss_first": rss1,
+        "rss_total": rss2,
+        "growth": growth,
+        "errors": raw1["errors"] + raw2["errors"],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "grpc_proxy"):
+        os.environ.pop(var, None)  # every channel here goes to 127.0.0.1
+    args.out.mkdir(parents=True, exist_ok=True)
+    levels = (
+        [int(x) for x in args.concurrency.split(",")]
+        if args.concurrency
+        else ([1, 4] if args.smoke else [1, 2, 4, 8])
+    )
+    server_cpu, client_cpu = choose_cpus(args)
+    if client_cpu is not None:
+        os.sched_setaffinity(0, {client_cpu})  # the orchestrator sits with the load generator
+    started = time.time()
+    meta = report.machine() | {
+        "command": " ".join(
+            [
+                Path(sys.executable).name,
+                "-m",
+                "benches.load",
+                *(argv if argv is not None else sys.argv[1:]),
+            ]
+        ),
+        "mode": "smoke" if args.smoke else "full",
+        "server_cpu": server_cpu,
+        "client_cpu": client_cpu,
+        "concurrency": levels,
+        "loadavg_start": os.getloadavg(),
+    }
+    results: dict[str, Any] = {"meta": meta, "workloads": {}}
+    logs = args.out / "logs"
+    logs.mkdir(exist_ok=True)
+    gen = LoadGenerator(max(levels), client_cpu)
+    try:
+        with tempfile.TemporaryDirectory(prefix="ovms_rs_bench_") as tmp:
+            workloads = all_workloads(Path(tmp))
+            if "c" in args.workloads:
+                build_tiny_model(workloads["c"].model_path)
+            for key in args.workloads:
+                results["workloads"][key] = run_workload(
+                    workloads[key], args, gen, levels, logs, server_cpu
+                )
+    finally:
+        gen.close()
+    meta["loadavg_end"] = os.getloadavg()
+    meta["wall_s"] = time.time() - started
+    (args.out / "results.json").write_text(json.dumps(results, indent=1))
+    (args.out / "report.md").write_text(report.markdown(results))
+    plotted = report.plot(results, args.out / "load.png")
+    print(
+        f"wrote {args.out / 'report.md'}, {args.out / 'results.json'}"
+        + (f", {plotted}" if plotted else "")
+    )
+    print(f"total {meta['wall_s']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
