@@ -108,3 +108,19 @@ def run(
     sys.stdout.flush()
     print(f"Error: {message}", file=sys.stderr)
     return 1
+
+
+def add_tensor_name_args(parser: argparse.ArgumentParser) -> None:
+    """--input_name and --output_name with the defaults of OVMS's example clients."""
+    parser.add_argument(
+        "--input_name",
+        required=False,
+        default="input",
+        help="Specify input tensor name. default: input",
+    )
+    parser.add_argument(
+        "--output_name",
+        required=False,
+        default="resnet_v1_50/predictions/Reshape_1",
+        help="Specify output name. default: resnet_v1_50/predictions/Reshape_1",
+    )

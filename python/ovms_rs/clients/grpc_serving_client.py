@@ -18,6 +18,7 @@ from .connection import (
     ClientError,
     add_connection_args,
     add_model_args,
+    add_tensor_name_args,
     open_channel,
     prediction_stub,
     run,
@@ -43,18 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="numpy in shape [n,1] - can be used to check model accuracy",
     )
     add_connection_args(parser)
-    parser.add_argument(
-        "--input_name",
-        required=False,
-        default="input",
-        help="Specify input tensor name. default: input",
-    )
-    parser.add_argument(
-        "--output_name",
-        required=False,
-        default="resnet_v1_50/predictions/Reshape_1",
-        help="Specify output name. default: resnet_v1_50/predictions/Reshape_1",
-    )
+    add_tensor_name_args(parser)
     parser.add_argument(
         "--transpose_input",
         choices=["False", "True"],

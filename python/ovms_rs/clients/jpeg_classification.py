@@ -22,6 +22,7 @@ from .connection import (
     ClientError,
     add_connection_args,
     add_model_args,
+    add_tensor_name_args,
     open_channel,
     prediction_stub,
     run,
@@ -44,18 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="path to a file with a list of labeled images",
     )
     add_connection_args(parser)
-    parser.add_argument(
-        "--input_name",
-        required=False,
-        default="input",
-        help="Specify input tensor name. default: input",
-    )
-    parser.add_argument(
-        "--output_name",
-        required=False,
-        default="resnet_v1_50/predictions/Reshape_1",
-        help="Specify output name. default: resnet_v1_50/predictions/Reshape_1",
-    )
+    add_tensor_name_args(parser)
     add_model_args(
         parser,
         name_help="Define model name, must be same as is in service. default: resnet",
