@@ -32,6 +32,8 @@ OVMS_RS = "ovms_rs"
 PLAIN = "plain-python"
 IN_PROCESS = "in-process"
 FLOOR = "grpcio-floor"  # informational, workload (c) only: grpcio's own per-request cost
+# Informational, workload (c) only: ovms_rs on grpcio's server instead of its Rust transport.
+OVMS_RS_GRPCIO = "ovms_rs-grpcio"
 TARGETS = (IN_PROCESS, OVMS_RS, PLAIN)
 
 
@@ -199,6 +201,13 @@ def run_workload(
             PLAIN, ["benches.plain_server"], common, server_cpu, logs / f"{workload.key}-plain.log"
         )
         if workload.key == "c":
+            servers[OVMS_RS_GRPCIO] = Server(
+                OVMS_RS_GRPCIO,
+                ["ovms_rs", "serve"],
+                [*common, "--grpc_transport", "grpcio"],
+                server_cpu,
+                logs / f"{workload.key}-ovms_rs-grpcio.log",
+            )
             servers[FLOOR] = Server(
                 FLOOR,
                 ["benches.floor_server"],

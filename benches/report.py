@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-TARGETS = ("in-process", "ovms_rs", "plain-python", "grpcio-floor")
+TARGETS = ("in-process", "ovms_rs", "plain-python", "ovms_rs-grpcio", "grpcio-floor")
 
 
 def machine() -> dict[str, Any]:
@@ -283,6 +283,8 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         "grpcio-floor ((c) only, informational): a grpcio server whose Predict returns a canned reply "
         "without reading the request: what any server on grpcio's synchronous Python server pays per request.",
+        "ovms_rs-grpcio ((c) only, informational): ovms_rs with `--grpc_transport grpcio` (grpcio's Python "
+        "server instead of the Rust HTTP/2 transport): what the transport buys.",
         "",
         "CPU-normalised: in-process CPU per request / this target's, i.e. the throughput ratio if each had "
         "the core to itself (the wall-clock ratio also depends on who else ran on that core during the "
@@ -313,6 +315,7 @@ def plot(results: dict[str, Any], path: Path) -> Path | None:
         "ovms_rs": ("tab:orange", "-", "o"),
         "plain-python": ("tab:blue", "-", "^"),
         "grpcio-floor": ("tab:gray", ":", "x"),
+        "ovms_rs-grpcio": ("tab:red", ":", "d"),
     }
     for col, (key, w) in enumerate(workloads.items()):
         for target in TARGETS:

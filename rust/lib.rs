@@ -5,6 +5,7 @@
 
 pub mod dtype;
 pub mod error;
+pub mod grpc;
 pub mod image;
 pub mod layout;
 pub mod request_input;
@@ -18,6 +19,8 @@ use pyo3::prelude::*;
 mod _native {
     use pyo3::prelude::*;
 
+    #[pymodule_export]
+    use crate::grpc::GrpcServer;
     #[pymodule_export]
     use crate::image::decode_images;
     #[pymodule_export]

@@ -63,6 +63,12 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--grpc_max_threads", type=int, default=0, help="gRPC handler threads (0 = default)"
     )
     p.add_argument(
+        "--grpc_transport",
+        choices=("native", "grpcio"),
+        default="native",
+        help="HTTP/2 in the Rust extension (default) or grpcio's server (always used for TLS)",
+    )
+    p.add_argument(
         "--max_message_bytes",
         type=int,
         default=1024 * 1024 * 1024,
@@ -130,6 +136,7 @@ def parse_server_config(args: argparse.Namespace) -> ServerConfig:
         config_path=config_path,
         file_system_poll_wait_seconds=args.file_system_poll_wait_seconds,
         grpc_threads=args.grpc_max_threads,
+        grpc_transport=args.grpc_transport,
         max_message_bytes=args.max_message_bytes,
         max_queue_size=args.max_queue_size,
         tls_cert=Path(args.grpc_tls_cert) if args.grpc_tls_cert else None,

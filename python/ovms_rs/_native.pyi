@@ -1,11 +1,13 @@
 """Type stubs for the Rust extension `ovms_rs._native` (checked with mypy.stubtest)."""
 
+from collections.abc import Callable
 from typing import Any, final
 
 import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "GrpcServer",
     "InvalidInput",
     "RequestInput",
     "__version__",
@@ -19,6 +21,26 @@ __version__: str
 
 class InvalidInput(ValueError):
     """A request the server rejects with INVALID_ARGUMENT; str(exc) is OVMS's details string."""
+
+@final
+class GrpcServer:
+    """A bound gRPC server (HTTP/2 in Rust); `handler(path, request, timeout)` serves every call and
+    returns (status code, details, reply bytes or None)."""
+
+    def __new__(
+        cls,
+        handler: Callable[[str, bytes, float | None], tuple[int, str, bytes | None]],
+        host: str,
+        port: int,
+        *,
+        max_message_bytes: int,
+        max_concurrent_rpcs: int,
+        handler_threads: int,
+    ) -> GrpcServer: ...
+    @property
+    def port(self) -> int: ...
+    def start(self) -> None: ...
+    def stop(self, grace: float) -> bool: ...
 
 @final
 class RequestInput:

@@ -192,6 +192,7 @@ class ServerConfig:
     file_system_poll_wait_seconds: float = 1.0
     grpc_workers: int = 1
     grpc_threads: int = 0
+    grpc_transport: str = "native"
     max_message_bytes: int = 1024 * 1024 * 1024
     max_queue_size: int = 128
     tls_cert: Path | None = None

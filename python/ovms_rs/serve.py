@@ -28,9 +28,9 @@ def serve(config: ServerConfig) -> None:
     else:
         for model_config in config.models:
             registry.serve_model(model_config)  # a bad CLI model stops start-up
-    server, port = build_server(config, registry, applier.reload_config)
+    server = build_server(config, registry, applier.reload_config)
     server.start()
-    log.info("Started gRPC server on %s:%d", config.grpc_bind_address, port)
+    log.info("Started gRPC server on %s:%d", config.grpc_bind_address, server.port)
     if config.rest_port:
         log.warning(
             "REST API is not served by ovms_rs yet; --rest_port %d ignored", config.rest_port
@@ -48,7 +48,7 @@ def serve(config: ServerConfig) -> None:
     signal.signal(signal.SIGINT, on_signal)
     stop.wait()
     poller.stop()
-    server.stop(SHUTDOWN_GRACE_SECONDS).wait()
+    server.stop(SHUTDOWN_GRACE_SECONDS)
     log.info("Server stopped")
     # Requests still queued after the grace period are abandoned with the process: handler threads are
     # not daemons, and a normal interpreter exit would wait for all of them.

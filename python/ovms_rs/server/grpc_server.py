@@ -1,24 +1,109 @@
-"""The grpcio server: both TF Serving services on one port, with OVMS's 1 GB message limit."""
+"""The gRPC server: both TF Serving services on one port, on one of two transports.
+
+- `native` (default): HTTP/2 in the Rust extension (`_native.GrpcServer`, tonic); Python is entered once
+  per request. Plaintext only for now.
+- `grpcio`: grpcio's Python server; used for TLS, and selectable with `--grpc_transport grpcio`.
+
+Both call the same `methods.Dispatcher`, so they answer alike.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from concurrent import futures
+from typing import Protocol
 
 import grpc
 
-from .._proto.tensorflow_serving.apis import (
-    get_model_metadata_pb2,
-    get_model_status_pb2,
-    model_management_pb2,
-)
+from .. import _native
 from ..config import ServerConfig
 from ..errors import ConfigError
 from ..models.registry import ModelRegistry
-from . import model_service, prediction_service
+from .methods import Dispatcher, method_table
+
+log = logging.getLogger(__name__)
 
 DEFAULT_THREADS = 64
 MAX_CONCURRENT_RPCS = 1024
+
+
+class Server(Protocol):
+    port: int
+
+    def start(self) -> None: ...
+
+    def stop(self, grace: float) -> None:
+        """Stops accepting calls; returns when in-flight ones finished or `grace` seconds passed."""
+
+
+def build_server(
+    config: ServerConfig, registry: ModelRegistry, reload_config: Callable[[], None] | None = None
+) -> Server:
+    """Creates and binds (not starts) the server."""
+    dispatcher = Dispatcher(method_table(registry, reload_config))
+    tls = config.tls_cert is not None
+    if config.grpc_transport == "native" and not tls:
+        return NativeServer(config, dispatcher)
+    if config.grpc_transport == "native":
+        log.info("TLS is served by the grpcio transport")
+    return GrpcioServer(config, dispatcher)
+
+
+def _bind_error(config: ServerConfig) -> ConfigError:
+    return ConfigError(
+        f"Could not bind gRPC port {config.grpc_bind_address}:{config.port} (in use, or no such address)"
+    )
+
+
+class NativeServer:
+    def __init__(self, config: ServerConfig, dispatcher: Dispatcher) -> None:
+        threads = config.grpc_threads or DEFAULT_THREADS
+        try:
+            self._server = _native.GrpcServer(
+                dispatcher,
+                config.grpc_bind_address,
+                config.port,
+                max_message_bytes=config.max_message_bytes,
+                max_concurrent_rpcs=max(threads, MAX_CONCURRENT_RPCS),
+                handler_threads=threads,
+            )
+        except OSError:
+            raise _bind_error(config) from None
+        self.port = self._server.port
+
+    def start(self) -> None:
+        self._server.start()
+
+    def stop(self, grace: float) -> None:
+        if not self._server.stop(grace):
+            log.warning("Requests still running after %.0f s were abandoned", grace)
+
+
+class _GrpcioHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
+    """Every method, raw bytes both ways, through the dispatcher."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+
+    def service(
+        self, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler | None:
+        path: str = handler_call_details.method
+        if path not in self.dispatcher.methods:
+            return None  # grpcio answers UNIMPLEMENTED
+
+        def call(request: bytes, context: grpc.ServicerContext) -> bytes:
+            code, details, reply = self.dispatcher(path, request, context.time_remaining())
+            if code:
+                context.abort(_STATUS_CODES[code], details)  # raises
+            assert reply is not None
+            return reply
+
+        return grpc.unary_unary_rpc_method_handler(call)
+
+
+_STATUS_CODES = {code.value[0]: code for code in grpc.StatusCode}
 
 
 def _tls_credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
@@ -34,71 +119,37 @@ def _tls_credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
     )
 
 
-def _handlers(
-    registry: ModelRegistry, reload_config: Callable[[], None] | None
-) -> list[grpc.GenericRpcHandler]:
-    predictions = prediction_service.PredictionService(registry)
-    models = model_service.ModelService(registry, reload_config)
-    prediction_handler = grpc.method_handlers_generic_handler(
-        prediction_service.SERVICE,
-        {
-            # Raw bytes both ways: the Rust extension parses and builds the messages.
-            "Predict": grpc.unary_unary_rpc_method_handler(predictions.predict),
-            "GetModelMetadata": grpc.unary_unary_rpc_method_handler(
-                predictions.get_model_metadata,
-                request_deserializer=get_model_metadata_pb2.GetModelMetadataRequest.FromString,
-                response_serializer=get_model_metadata_pb2.GetModelMetadataResponse.SerializeToString,
-            ),
-        },
-    )
-    model_handler = grpc.method_handlers_generic_handler(
-        model_service.SERVICE,
-        {
-            "GetModelStatus": grpc.unary_unary_rpc_method_handler(
-                models.get_model_status,
-                request_deserializer=get_model_status_pb2.GetModelStatusRequest.FromString,
-                response_serializer=get_model_status_pb2.GetModelStatusResponse.SerializeToString,
-            ),
-            "HandleReloadConfigRequest": grpc.unary_unary_rpc_method_handler(
-                models.handle_reload_config_request,
-                request_deserializer=model_management_pb2.ReloadConfigRequest.FromString,
-                response_serializer=model_management_pb2.ReloadConfigResponse.SerializeToString,
-            ),
-        },
-    )
-    return [prediction_handler, model_handler]
-
-
-def build_server(
-    config: ServerConfig, registry: ModelRegistry, reload_config: Callable[[], None] | None = None
-) -> tuple[grpc.Server, int]:
-    """Creates and binds (not starts) the server; returns it with the bound port."""
-    options = [
-        ("grpc.max_receive_message_length", config.max_message_bytes),
-        ("grpc.max_send_message_length", config.max_message_bytes),
-        ("grpc.so_reuseport", 0),
-    ]
-    workers = config.grpc_threads or DEFAULT_THREADS
-    # Calls beyond this are refused with RESOURCE_EXHAUSTED by grpcio rather than queued without bound.
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
-        options=options,
-        maximum_concurrent_rpcs=max(workers, MAX_CONCURRENT_RPCS),
-    )
-    for handler in _handlers(registry, reload_config):
-        server.add_generic_rpc_handlers((handler,))
-    address = config.grpc_bind_address
-    host = f"[{address}]" if ":" in address else address
-    credentials = _tls_credentials(config)
-    try:
-        if credentials is None:
-            port = server.add_insecure_port(f"{host}:{config.port}")
-        else:
-            port = server.add_secure_port(f"{host}:{config.port}", credentials)
-    except RuntimeError:
-        port = 0
-    if port == 0:
-        raise ConfigError(
-            f"Could not bind gRPC port {address}:{config.port} (in use, or no such address)"
+class GrpcioServer:
+    def __init__(self, config: ServerConfig, dispatcher: Dispatcher) -> None:
+        options = [
+            ("grpc.max_receive_message_length", config.max_message_bytes),
+            ("grpc.max_send_message_length", config.max_message_bytes),
+            ("grpc.so_reuseport", 0),
+        ]
+        workers = config.grpc_threads or DEFAULT_THREADS
+        # Calls beyond this are refused with RESOURCE_EXHAUSTED rather than queued without bound.
+        self._server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
+            handlers=[_GrpcioHandler(dispatcher)],
+            options=options,
+            maximum_concurrent_rpcs=max(workers, MAX_CONCURRENT_RPCS),
         )
-    return server, port
+        address = config.grpc_bind_address
+        host = f"[{address}]" if ":" in address else address
+        credentials = _tls_credentials(config)
+        try:
+            if credentials is None:
+                port = self._server.add_insecure_port(f"{host}:{config.port}")
+            else:
+                port = self._server.add_secure_port(f"{host}:{config.port}", credentials)
+        except RuntimeError:
+            port = 0
+        if port == 0:
+            raise _bind_error(config)
+        self.port = port
+
+    def start(self) -> None:
+        self._server.start()
+
+    def stop(self, grace: float) -> None:
+        self._server.stop(grace).wait()

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import grpc
-
 from .._proto.tensorflow_serving.apis import get_model_status_pb2, model_management_pb2
 from ..errors import model_version_missing
 from ..models.registry import ModelRegistry
 from ..models.version import ModelVersion
-from .errors import grpc_method
 
 SERVICE = "tensorflow.serving.ModelService"
 
@@ -23,9 +20,8 @@ class ModelService:
         # Re-reads --config_path and applies it; None when the server was started without one.
         self.reload_config = reload_config
 
-    @grpc_method
     def get_model_status(
-        self, request: get_model_status_pb2.GetModelStatusRequest, context: grpc.ServicerContext
+        self, request: get_model_status_pb2.GetModelStatusRequest, timeout: float | None
     ) -> get_model_status_pb2.GetModelStatusResponse:
         spec = request.model_spec
         model = self.registry.model(spec.name)
@@ -42,9 +38,8 @@ class ModelService:
             response.model_version_status.append(version_status(mv))
         return response
 
-    @grpc_method
     def handle_reload_config_request(
-        self, request: model_management_pb2.ReloadConfigRequest, context: grpc.ServicerContext
+        self, request: model_management_pb2.ReloadConfigRequest, timeout: float | None
     ) -> model_management_pb2.ReloadConfigResponse:
         if self.reload_config is not None:
             self.reload_config()

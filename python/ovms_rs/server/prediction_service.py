@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import grpc
-
 from .. import _native
 from .._proto.tensorflow.core.framework import tensor_shape_pb2
 from .._proto.tensorflow.core.protobuf import meta_graph_pb2
@@ -18,7 +16,6 @@ from ..models.registry import ModelRegistry
 from ..models.tensor_spec import TensorSpec
 from ..models.validation import validate
 from ..models.version import ModelVersion
-from .errors import grpc_method
 
 SERVICE = "tensorflow.serving.PredictionService"
 SIGNATURE_DEF = "signature_def"
@@ -30,18 +27,16 @@ class PredictionService:
     def __init__(self, registry: ModelRegistry) -> None:
         self.registry = registry
 
-    @grpc_method
-    def predict(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+    def predict(self, request: bytes, timeout: float | None) -> bytes:
         """The hot path: no Python protobuf objects; tensors are numpy views over `request`."""
         name, version, inputs, output_filter = _native.parse_predict_request(request)
         with self.registry.serving(name, version) as model_version:
             arrays = validate(model_version, inputs)
             _check_output_filter(model_version, output_filter)
-            return model_version.infer(arrays, output_filter, context.time_remaining())
+            return model_version.infer(arrays, output_filter, timeout)
 
-    @grpc_method
     def get_model_metadata(
-        self, request: get_model_metadata_pb2.GetModelMetadataRequest, context: grpc.ServicerContext
+        self, request: get_model_metadata_pb2.GetModelMetadataRequest, timeout: float | None
     ) -> get_model_metadata_pb2.GetModelMetadataResponse:
         if not request.HasField("model_spec"):
             raise invalid_argument(MODEL_SPEC_MISSING)

@@ -1,0 +1,143 @@
+//! The gRPC transport: a tonic (hyper/h2) server on a tokio runtime inside the extension.
+//!
+//! grpcio's Python server spends 0.6-0.8 ms of CPU per 602 KB request in its own machinery (see
+//! BENCHMARKS.md); here HTTP/2, TCP and message reassembly run in Rust without the interpreter, and
+//! Python is entered once per request, on a blocking thread, to serve it (`service.rs`).
+
+mod framing;
+mod service;
+
+use std::net::{TcpListener, ToSocketAddrs};
+use std::sync::{mpsc, Mutex};
+use std::time::Duration;
+
+use pyo3::exceptions::{PyOSError, PyRuntimeError};
+use pyo3::prelude::*;
+use tokio::runtime::Runtime;
+use tokio::sync::oneshot;
+use tonic::transport::server::TcpIncoming;
+
+use service::{Limits, PythonService};
+
+// Flow-control windows large enough that a 602 KB request (or a batch of them) streams in without
+// waiting for WINDOW_UPDATEs; frames up to 1 MiB keep the per-frame work small.
+const STREAM_WINDOW: u32 = 8 << 20;
+const CONNECTION_WINDOW: u32 = 32 << 20;
+const MAX_FRAME: u32 = 1 << 20;
+
+/// Stopping: the shutdown trigger and the signal that the server has drained.
+struct Running {
+    shutdown: oneshot::Sender<()>,
+    drained: mpsc::Receiver<()>,
+}
+
+enum State {
+    Bound(TcpListener, PythonService),
+    Running(Running),
+    Stopped,
+}
+
+/// A bound gRPC server: `start()` begins serving, `stop(grace)` drains in-flight calls.
+#[pyclass(frozen, module = "ovms_rs._native")]
+pub struct GrpcServer {
+    runtime: Mutex<Option<Runtime>>,
+    state: Mutex<State>,
+    port: u16,
+}
+
+#[pymethods]
+impl GrpcServer {
+    /// Binds `host:port` (port 0 picks a free one); raises OSError when it cannot.
+    #[new]
+    #[pyo3(signature = (handler, host, port, *, max_message_bytes, max_concurrent_rpcs, handler_threads))]
+    fn new(
+        handler: Py<PyAny>,
+        host: &str,
+        port: u16,
+        max_message_bytes: usize,
+        max_concurrent_rpcs: usize,
+        handler_threads: usize,
+    ) -> PyResult<Self> {
+        let os_error = |e: std::io::Error| PyOSError::new_err(e.to_string());
+        let addrs: Vec<_> = (host, port).to_socket_addrs().map_err(os_error)?.collect();
+        let listener = TcpListener::bind(&addrs[..]).map_err(os_error)?;
+        listener.set_nonblocking(true).map_err(os_error)?;
+        let port = listener.local_addr().map_err(os_error)?.port();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .thread_name("grpc")
+            .max_blocking_threads(handler_threads.max(1))
+            .enable_all()
+            .build()
+            .map_err(os_error)?;
+        let service = PythonService::new(
+            handler,
+            Limits {
+                max_message_bytes,
+                max_concurrent_rpcs,
+            },
+        );
+        Ok(GrpcServer {
+            runtime: Mutex::new(Some(runtime)),
+            state: Mutex::new(State::Bound(listener, service)),
+            port,
+        })
+    }
+
+    #[getter]
+    fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn start(&self) -> PyResult<()> {
+        let mut state = self.state.lock().unwrap();
+        let State::Bound(listener, service) = std::mem::replace(&mut *state, State::Stopped) else {
+            return Err(PyRuntimeError::new_err("server already started"));
+        };
+        let runtime = self.runtime.lock().unwrap();
+        let runtime = runtime.as_ref().expect("runtime lives until stop");
+        let (shutdown, shutdown_rx) = oneshot::channel::<()>();
+        let (drained_tx, drained) = mpsc::channel();
+        let incoming = {
+            let _context = runtime.enter();
+            let listener = tokio::net::TcpListener::from_std(listener)
+                .map_err(|e| PyOSError::new_err(e.to_string()))?;
+            TcpIncoming::from(listener).with_nodelay(Some(true))
+        };
+        let server = tonic::transport::Server::builder()
+            .initial_stream_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
+            .max_frame_size(MAX_FRAME);
+        runtime.spawn(async move {
+            let stopped = async {
+                let _ = shutdown_rx.await;
+            };
+            if let Err(e) = server
+                .serve_with_incoming_shutdown(service, incoming, stopped)
+                .await
+            {
+                eprintln!("gRPC server failed: {e}");
+            }
+            let _ = drained_tx.send(());
+        });
+        *state = State::Running(Running { shutdown, drained });
+        Ok(())
+    }
+
+    /// Stops accepting calls and waits up to `grace` seconds for in-flight ones; True if they all
+    /// finished. Calls still running in Python afterwards are abandoned with the runtime.
+    fn stop(&self, py: Python<'_>, grace: f64) -> bool {
+        let state = std::mem::replace(&mut *self.state.lock().unwrap(), State::Stopped);
+        let drained = match state {
+            State::Running(Running { shutdown, drained }) => {
+                let _ = shutdown.send(());
+                let grace = Duration::try_from_secs_f64(grace).unwrap_or_default();
+                py.detach(move || drained.recv_timeout(grace).is_ok())
+            }
+            State::Bound(..) | State::Stopped => true,
+        };
+        if let Some(runtime) = self.runtime.lock().unwrap().take() {
+            runtime.shutdown_background();
+        }
+        drained
+    }
+}

@@ -1,0 +1,231 @@
+//! One HTTP/2 request -> one call into Python: read the single request message, hand its bytes to the
+//! Python handler on a blocking thread, and frame what it returns.
+//!
+//! Everything except the handler runs without the interpreter: HTTP/2, message reassembly, limits and
+//! deadlines. The handler is `handler(path: str, request: bytes, timeout: float | None) -> (code, message,
+//! reply: bytes | None)` and never raises on purpose (it maps errors to statuses itself).
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::{Buf, Bytes};
+use http::{Request, Response};
+use http_body_util::BodyExt;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use super::framing::{
+    code, error_reply, ok_reply, parse_prefix, parse_timeout, ReplyBody, PREFIX_LEN,
+};
+
+/// Requests larger than this are copied into Python with the interpreter released.
+const DETACH_BYTES: usize = 256 * 1024;
+
+/// A gRPC status to answer with instead of calling the handler.
+type Refusal = (i32, String);
+
+pub struct Limits {
+    pub max_message_bytes: usize,
+    pub max_concurrent_rpcs: usize,
+}
+
+struct Shared {
+    handler: Py<PyAny>,
+    limits: Limits,
+    in_flight: AtomicUsize,
+}
+
+/// The tower service tonic's server drives, one clone per connection.
+#[derive(Clone)]
+pub struct PythonService(Arc<Shared>);
+
+impl PythonService {
+    pub fn new(handler: Py<PyAny>, limits: Limits) -> Self {
+        PythonService(Arc::new(Shared {
+            handler,
+            limits,
+            in_flight: AtomicUsize::new(0),
+        }))
+    }
+}
+
+impl tower_service::Service<Request<tonic::body::Body>> for PythonService {
+    type Response = Response<ReplyBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<tonic::body::Body>) -> Self::Future {
+        let shared = self.0.clone();
+        Box::pin(async move { Ok(handle(shared, request).await) })
+    }
+}
+
+/// Counts a request from arrival until its Python call returns (even if the client has gone).
+struct InFlight(Arc<Shared>);
+
+impl InFlight {
+    fn enter(shared: &Arc<Shared>) -> Option<InFlight> {
+        let before = shared.in_flight.fetch_add(1, Ordering::AcqRel);
+        let guard = InFlight(shared.clone());
+        (before < shared.limits.max_concurrent_rpcs).then_some(guard)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+async fn handle(shared: Arc<Shared>, request: Request<tonic::body::Body>) -> Response<ReplyBody> {
+    let deadline = parse_timeout(request.headers()).map(|t| Instant::now() + t);
+    let Some(guard) = InFlight::enter(&shared) else {
+        return error_reply(code::RESOURCE_EXHAUSTED, "Concurrent RPC limit exceeded!");
+    };
+    let path = request.uri().path().to_owned();
+    let message = match read_message(request.into_body(), shared.limits.max_message_bytes).await {
+        Ok(message) => message,
+        Err((status, details)) => return error_reply(status, &details),
+    };
+    // The call keeps running if the client goes away (the future is dropped): Python code is not
+    // interruptible, and the in-flight guard must live until it returns.
+    let task = tokio::task::spawn_blocking(move || {
+        let _guard = guard;
+        call_handler(&shared, &path, message, deadline)
+    });
+    task.await
+        .unwrap_or_else(|_| error_reply(code::INTERNAL, "Internal server error"))
+}
+
+/// The request message, as the chunks HTTP/2 delivered it (copied once, into Python's bytes).
+struct Message {
+    chunks: Vec<Bytes>,
+    len: usize,
+    received: usize,
+}
+
+/// Reads exactly one length-prefixed message; refuses compressed, oversized or extra messages.
+async fn read_message(mut body: tonic::body::Body, limit: usize) -> Result<Message, Refusal> {
+    let mut prefix = [0u8; PREFIX_LEN];
+    let mut prefix_len = 0;
+    let mut message: Option<Message> = None;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| (code::CANCELLED, format!("Request body: {e}")))?;
+        let Ok(mut data) = frame.into_data() else {
+            continue; // request trailers carry nothing for us
+        };
+        while data.has_remaining() {
+            let Some(m) = message.as_mut() else {
+                let n = (PREFIX_LEN - prefix_len).min(data.len());
+                prefix[prefix_len..prefix_len + n].copy_from_slice(&data[..n]);
+                data.advance(n);
+                prefix_len += n;
+                if prefix_len == PREFIX_LEN {
+                    message = Some(start_message(&prefix, limit)?);
+                }
+                continue;
+            };
+            let missing = m.len - m.received;
+            if missing == 0 {
+                return Err((code::UNIMPLEMENTED, "Expected one request message".into()));
+            }
+            let chunk = data.split_to(missing.min(data.len()));
+            m.received += chunk.len();
+            m.chunks.push(chunk);
+        }
+    }
+    let message = message.ok_or((code::INTERNAL, "No request message".to_string()))?;
+    if message.received != message.len {
+        return Err((code::INTERNAL, "Incomplete request message".into()));
+    }
+    Ok(message)
+}
+
+fn start_message(prefix: &[u8; PREFIX_LEN], limit: usize) -> Result<Message, Refusal> {
+    let prefix = parse_prefix(prefix);
+    if prefix.compressed {
+        return Err((
+            code::UNIMPLEMENTED,
+            "Compressed requests are not supported".into(),
+        ));
+    }
+    if prefix.len > limit {
+        return Err((
+            code::RESOURCE_EXHAUSTED,
+            format!(
+                "Received message larger than max ({} vs. {limit})",
+                prefix.len
+            ),
+        ));
+    }
+    Ok(Message {
+        chunks: Vec::new(),
+        len: prefix.len,
+        received: 0,
+    })
+}
+
+fn call_handler(
+    shared: &Shared,
+    path: &str,
+    message: Message,
+    deadline: Option<Instant>,
+) -> Response<ReplyBody> {
+    let timeout = match deadline {
+        None => None,
+        Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+            Some(left) if !left.is_zero() => Some(left.as_secs_f64()),
+            _ => return error_reply(code::DEADLINE_EXCEEDED, "Deadline Exceeded"),
+        },
+    };
+    Python::attach(|py| {
+        let request = PyBytes::new_with(py, message.len, |buf| {
+            if message.len > DETACH_BYTES {
+                py.detach(|| gather(&message.chunks, buf));
+            } else {
+                gather(&message.chunks, buf);
+            }
+            Ok(())
+        })?;
+        drop(message);
+        let result = shared.handler.bind(py).call1((path, request, timeout))?;
+        let (status, details, reply): (i32, String, Option<Bound<'_, PyBytes>>) =
+            result.extract()?;
+        if status != code::OK {
+            return Ok(error_reply(status, &details));
+        }
+        let reply = reply.as_ref().map_or(&[][..], |r| r.as_bytes());
+        if reply.len() > shared.limits.max_message_bytes {
+            return Ok(error_reply(
+                code::RESOURCE_EXHAUSTED,
+                &format!(
+                    "Sent message larger than max ({} vs. {})",
+                    reply.len(),
+                    shared.limits.max_message_bytes
+                ),
+            ));
+        }
+        Ok(ok_reply(reply))
+    })
+    .unwrap_or_else(|err: PyErr| {
+        Python::attach(|py| err.print(py));
+        error_reply(code::INTERNAL, "Internal server error")
+    })
+}
+
+fn gather(chunks: &[Bytes], out: &mut [u8]) {
+    let mut at = 0;
+    for chunk in chunks {
+        out[at..at + chunk.len()].copy_from_slice(chunk);
+        at += chunk.len();
+    }
+}
