@@ -9,6 +9,7 @@ import threading
 import types
 
 from .config import ServerConfig
+from .malloc_tuning import keep_freed_buffers
 from .models.poller import ConfigApplier, Poller
 from .models.registry import ModelRegistry
 from .server.grpc_server import build_server
@@ -21,6 +22,7 @@ SHUTDOWN_GRACE_SECONDS = 30.0
 
 def serve(config: ServerConfig) -> None:
     """Runs until SIGTERM/SIGINT. Raises ConfigError when the configuration cannot be served."""
+    keep_freed_buffers()
     registry = ModelRegistry(max_queue=config.max_queue_size)
     applier = ConfigApplier(registry, config.config_path)
     if config.config_path is not None:

@@ -188,15 +188,7 @@ fn call_handler(
         },
     };
     Python::attach(|py| {
-        let request = PyBytes::new_with(py, message.len, |buf| {
-            if message.len > DETACH_BYTES {
-                py.detach(|| gather(&message.chunks, buf));
-            } else {
-                gather(&message.chunks, buf);
-            }
-            Ok(())
-        })?;
-        drop(message);
+        let request = request_bytes(py, message)?;
         let result = shared.handler.bind(py).call1((path, request, timeout))?;
         let (status, details, reply): (i32, String, Option<Bound<'_, PyBytes>>) =
             result.extract()?;
@@ -222,10 +214,42 @@ fn call_handler(
     })
 }
 
-fn gather(chunks: &[Bytes], out: &mut [u8]) {
+/// The request as Python `bytes`: one copy from the HTTP/2 chunks, into memory that is not zeroed first
+/// (`PyBytes::new_with` zeroes it: a memset of the whole request per call).
+fn request_bytes(py: Python<'_>, message: Message) -> PyResult<Bound<'_, PyBytes>> {
+    let len = isize::try_from(message.len).expect("a message length fits in isize");
+    // SAFETY: with a NULL source, PyBytes_FromStringAndSize returns a new bytes object of `len`
+    // uninitialised bytes (or NULL with an exception set); nothing reads them before `gather` has
+    // written all `len` of them (the chunks add up to exactly `len`, checked by `read_message`).
+    unsafe {
+        let object = pyo3::ffi::PyBytes_FromStringAndSize(std::ptr::null(), len);
+        let bytes = Bound::from_owned_ptr_or_err(py, object)?.cast_into_unchecked::<PyBytes>();
+        let out = SendPtr(pyo3::ffi::PyBytes_AsString(object).cast::<u8>());
+        let chunks = &message.chunks;
+        if message.len > DETACH_BYTES {
+            py.detach(move || gather(chunks, out));
+        } else {
+            gather(chunks, out);
+        }
+        Ok(bytes)
+    }
+}
+
+/// The start of a `bytes` object's buffer, written from a thread without the interpreter.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut u8);
+// SAFETY: the buffer is only written by the one thread that `gather` runs on, while the owning bytes
+// object is alive and not yet visible to any other code.
+unsafe impl Send for SendPtr {}
+
+/// Copies the chunks back to back to `out`.
+///
+/// # Safety
+/// `out` must be valid for writes of the chunks' total length.
+unsafe fn gather(chunks: &[Bytes], out: SendPtr) {
     let mut at = 0;
     for chunk in chunks {
-        out[at..at + chunk.len()].copy_from_slice(chunk);
+        std::ptr::copy_nonoverlapping(chunk.as_ptr(), out.0.add(at), chunk.len());
         at += chunk.len();
     }
 }
