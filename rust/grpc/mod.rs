@@ -4,6 +4,7 @@
 //! BENCHMARKS.md); here HTTP/2, TCP and message reassembly run in Rust without the interpreter, and
 //! Python is entered once per request, on a blocking thread, to serve it (`service.rs`).
 
+mod compression;
 mod framing;
 mod service;
 

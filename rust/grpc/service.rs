@@ -19,6 +19,7 @@ use http_body_util::BodyExt;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+use super::compression::{decompress, request_encoding, Encoding};
 use super::framing::{
     code, error_reply, ok_reply, parse_prefix, parse_timeout, ReplyBody, PREFIX_LEN,
 };
@@ -92,7 +93,12 @@ async fn handle(shared: Arc<Shared>, request: Request<tonic::body::Body>) -> Res
         return error_reply(code::RESOURCE_EXHAUSTED, "Concurrent RPC limit exceeded!");
     };
     let path = request.uri().path().to_owned();
-    let message = match read_message(request.into_body(), shared.limits.max_message_bytes).await {
+    let encoding = match request_encoding(request.headers()) {
+        Ok(encoding) => encoding,
+        Err((status, details)) => return error_reply(status, &details),
+    };
+    let limit = shared.limits.max_message_bytes;
+    let message = match read_message(request.into_body(), limit).await {
         Ok(message) => message,
         Err((status, details)) => return error_reply(status, &details),
     };
@@ -100,7 +106,10 @@ async fn handle(shared: Arc<Shared>, request: Request<tonic::body::Body>) -> Res
     // interruptible, and the in-flight guard must live until it returns.
     let task = tokio::task::spawn_blocking(move || {
         let _guard = guard;
-        call_handler(&shared, &path, message, deadline)
+        match message.decompressed(encoding, limit) {
+            Ok(message) => call_handler(&shared, &path, message, deadline),
+            Err((status, details)) => error_reply(status, &details),
+        }
     });
     task.await
         .unwrap_or_else(|_| error_reply(code::INTERNAL, "Internal server error"))
@@ -111,9 +120,26 @@ struct Message {
     chunks: Vec<Bytes>,
     len: usize,
     received: usize,
+    compressed: bool,
 }
 
-/// Reads exactly one length-prefixed message; refuses compressed, oversized or extra messages.
+impl Message {
+    fn decompressed(self, encoding: Encoding, limit: usize) -> Result<Message, Refusal> {
+        if !self.compressed {
+            return Ok(self);
+        }
+        let data = decompress(encoding, &self.chunks, limit)?;
+        let len = data.len();
+        Ok(Message {
+            chunks: vec![Bytes::from(data)],
+            len,
+            received: len,
+            compressed: false,
+        })
+    }
+}
+
+/// Reads exactly one length-prefixed message; refuses oversized or extra messages.
 async fn read_message(mut body: tonic::body::Body, limit: usize) -> Result<Message, Refusal> {
     let mut prefix = [0u8; PREFIX_LEN];
     let mut prefix_len = 0;
@@ -152,12 +178,6 @@ async fn read_message(mut body: tonic::body::Body, limit: usize) -> Result<Messa
 
 fn start_message(prefix: &[u8; PREFIX_LEN], limit: usize) -> Result<Message, Refusal> {
     let prefix = parse_prefix(prefix);
-    if prefix.compressed {
-        return Err((
-            code::UNIMPLEMENTED,
-            "Compressed requests are not supported".into(),
-        ));
-    }
     if prefix.len > limit {
         return Err((
             code::RESOURCE_EXHAUSTED,
@@ -171,6 +191,7 @@ fn start_message(prefix: &[u8; PREFIX_LEN], limit: usize) -> Result<Message, Ref
         chunks: Vec::new(),
         len: prefix.len,
         received: 0,
+        compressed: prefix.compressed,
     })
 }
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import queue
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -25,6 +24,7 @@ from ..errors import (
     model_version_retired,
 )
 from . import repository
+from .infer_pool import InferRequestPool, QueueFull, WaitTimedOut
 from .model_io import InputBinding, bind_input, per_input, reshape
 from .shapes import AUTO
 from .tensor_spec import Dim, TensorSpec, precision_of
@@ -59,7 +59,7 @@ class Compiled:
     """A compiled model with everything a request needs from it; replaced as a whole on auto-reshape."""
 
     model: ov.CompiledModel
-    pool: queue.SimpleQueue[ov.InferRequest]
+    pool: InferRequestPool[ov.InferRequest]
     inputs: dict[str, InputBinding]
     outputs: dict[str, TensorSpec]
     output_ports: list[tuple[str, int]]
@@ -90,7 +90,6 @@ class ModelVersion:
         self._cond = threading.Condition()
         self._in_flight = 0
         # Requests waiting for a free infer request; bounded so a flood can't grow memory without limit.
-        self._queued = 0
         self._max_queue = max_queue
         self._reshape_lock = threading.Lock()
         self._fingerprint = _fingerprint(path)
@@ -173,9 +172,8 @@ class ModelVersion:
             outputs[public] = TensorSpec(public, precision_of(node.get_element_type()), shape)
             output_ports.append((public, port))
         nireq = self.config.nireq or int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
-        pool: queue.SimpleQueue[ov.InferRequest] = queue.SimpleQueue()
-        for _ in range(max(nireq, 1)):
-            pool.put(compiled.create_infer_request())
+        requests = [compiled.create_infer_request() for _ in range(max(nireq, 1))]
+        pool = InferRequestPool(requests, self._max_queue)
         return Compiled(compiled, pool, inputs, outputs, output_ports, model_names)
 
     def reshape(self, shapes: dict[str, tuple[int, ...]]) -> None:
@@ -262,25 +260,14 @@ class ModelVersion:
     # ---- inference ----
 
     def _take_infer_request(self, active: Compiled, timeout: float | None) -> ov.InferRequest:
-        # Only skip the line when nobody waits: new arrivals overtaking queued requests made p99 explode.
-        if self._queued == 0:
-            try:
-                return active.pool.get_nowait()
-            except queue.Empty:
-                pass
-        with self._cond:
-            if self._queued >= self._max_queue:
-                raise ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED, QUEUE_FULL)
-            self._queued += 1
         if timeout is not None and timeout > threading.TIMEOUT_MAX:
             timeout = None  # no client deadline: grpcio reports an effectively infinite one
         try:
-            return active.pool.get(timeout=timeout)
-        except queue.Empty:
+            return active.pool.take(timeout)
+        except QueueFull:
+            raise ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED, QUEUE_FULL) from None
+        except WaitTimedOut:
             raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, DEADLINE_EXCEEDED) from None
-        finally:
-            with self._cond:
-                self._queued -= 1
 
     def infer(
         self,
