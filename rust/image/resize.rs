@@ -1,4 +1,12 @@
 //! OpenCV-exact bilinear resize (`cv::resize(INTER_LINEAR)` on u8 images).
+//!
+//! Two passes, as OpenCV's: each needed source row is resized horizontally into i16 (a table of one
+//! source offset and one weight pair per output element), then each output row blends two of those.
+//! Both passes have an AVX2 kernel (`avx2.rs`), picked at run time; the scalar ones here are the
+//! portable build and the reference the AVX2 ones are tested against.
+
+#[cfg(target_arch = "x86_64")]
+use super::avx2;
 
 /// Fixed-point bits of the bilinear weights (OpenCV's INTER_RESIZE_COEF_BITS).
 const COEF_BITS: u32 = 11;
@@ -39,46 +47,136 @@ fn taps(src: usize, dst: usize, clamp_weights: bool) -> Vec<Tap> {
         .collect()
 }
 
-/// Horizontal pass over one source row. OpenCV keeps the 22-bit blend as i32 and shifts it right by
-/// 4 bits before its vertical pass; storing it shifted (at most 255 * 2^11 >> 4 = 32640) fits i16.
-fn resize_row<const CN: usize>(row: &[u8], taps: &[Tap], out: &mut [i16]) {
-    let (pixels, _) = row.as_chunks::<CN>();
-    for (o, t) in out.as_chunks_mut::<CN>().0.iter_mut().zip(taps) {
-        let (a, b) = (pixels[t.lo], pixels[t.hi]);
-        for c in 0..CN {
-            let blend = i32::from(a[c]) * i32::from(t.w_lo) + i32::from(b[c]) * i32::from(t.w_hi);
-            o[c] = (blend >> 4) as i16;
+/// The horizontal pass of one row size, one entry per output element (`dw * cn`): output `j` blends
+/// source byte `offsets[j]` and the byte `step` further on (the same channel of the next pixel) with
+/// `weights[j]` (`w_lo | w_hi << 16`, the pair layout of pmaddwd). A channel swap is folded into the
+/// offsets.
+pub(super) struct Columns {
+    offsets: Vec<i32>,
+    weights: Vec<i32>,
+    /// `cn`, or 0 for a one-pixel-wide source.
+    step: usize,
+    /// Bytes in a source row.
+    row_len: usize,
+    /// Leading outputs, a multiple of 16, whose 4-byte reads at `offsets` stay inside the row (what the
+    /// AVX2 gather needs).
+    gather_len: usize,
+}
+
+impl Columns {
+    fn new(sw: usize, dw: usize, cn: usize, swap_rb: bool) -> Self {
+        let step = if sw > 1 { cn } else { 0 };
+        let row_len = sw * cn;
+        let (mut offsets, mut weights) = (Vec::with_capacity(dw * cn), Vec::with_capacity(dw * cn));
+        for t in taps(sw, dw, true) {
+            // At the right border lo == hi with weights (2^11, 0); blending the pixel before it with
+            // weight 0 gives the same sum and lets every output read two pixels `step` apart.
+            let (lo, w_lo, w_hi) = if sw > 1 && t.hi == t.lo {
+                (t.lo - 1, 0, t.w_lo + t.w_hi)
+            } else {
+                (t.lo, t.w_lo, t.w_hi)
+            };
+            for c in 0..cn {
+                let from = match (swap_rb, c) {
+                    (true, 0) => 2,
+                    (true, 2) => 0,
+                    _ => c,
+                };
+                offsets.push((lo * cn + from) as i32);
+                weights.push(i32::from(w_lo as u16) | i32::from(w_hi) << 16);
+            }
         }
+        let within = offsets
+            .iter()
+            .position(|&o| o as usize + 4 > row_len)
+            .unwrap_or(offsets.len());
+        let gather_len = if step == 0 || cn > 3 {
+            0
+        } else {
+            within / 16 * 16
+        };
+        Columns {
+            offsets,
+            weights,
+            step,
+            row_len,
+            gather_len,
+        }
+    }
+
+    pub(super) fn tables(&self) -> (&[i32], &[i32]) {
+        (&self.offsets, &self.weights)
+    }
+
+    pub(super) fn step(&self) -> usize {
+        self.step
+    }
+
+    pub(super) fn gather_len(&self) -> usize {
+        self.gather_len
     }
 }
 
-fn resize_row_dyn(cn: usize, row: &[u8], taps: &[Tap], out: &mut [i16]) {
-    match cn {
-        1 => resize_row::<1>(row, taps, out),
-        2 => resize_row::<2>(row, taps, out),
-        3 => resize_row::<3>(row, taps, out),
-        4 => resize_row::<4>(row, taps, out),
-        _ => {
-            for (o, t) in out.chunks_exact_mut(cn).zip(taps) {
-                for c in 0..cn {
-                    let blend = i32::from(row[t.lo * cn + c]) * i32::from(t.w_lo)
-                        + i32::from(row[t.hi * cn + c]) * i32::from(t.w_hi);
-                    o[c] = (blend >> 4) as i16;
-                }
-            }
-        }
+/// Horizontal pass over one source row, portable. OpenCV keeps the 22-bit blend as i32 and shifts it
+/// right by 4 bits before its vertical pass; storing it shifted (at most 255 * 2^11 >> 4 = 32640)
+/// fits i16.
+fn resize_row_scalar(row: &[u8], cols: &Columns, from: usize, out: &mut [i16]) {
+    let entries = cols.offsets[from..].iter().zip(&cols.weights[from..]);
+    for (o, (&offset, &w)) in out[from..].iter_mut().zip(entries) {
+        let at = offset as usize;
+        let (w_lo, w_hi) = (i32::from(w as i16), w >> 16);
+        let blend = i32::from(row[at]) * w_lo + i32::from(row[at + cols.step]) * w_hi;
+        *o = (blend >> 4) as i16;
     }
 }
 
 /// Vertical pass with the rounding of OpenCV's SIMD path (`VResizeLinearVec_32s8u`): 16-bit products
-/// keeping their high half, summed and rounded by 2 bits. Written in i16 so it compiles to pmulhw.
-fn blend_rows(a: &[i16], b: &[i16], t: &Tap, out: &mut [u8]) {
-    let n = out.len().min(a.len()).min(b.len());
-    let (a, b, out) = (&a[..n], &b[..n], &mut out[..n]);
-    for i in 0..n {
-        let x = ((i32::from(a[i]) * i32::from(t.w_lo)) >> 16) as i16;
-        let y = ((i32::from(b[i]) * i32::from(t.w_hi)) >> 16) as i16;
-        out[i] = ((x + y + 2) >> 2).clamp(0, 255) as u8;
+/// keeping their high half, summed and rounded by 2 bits.
+fn blend_rows_scalar(a: &[i16], b: &[i16], t: &Tap, from: usize, out: &mut [u8]) {
+    for ((o, &a), &b) in out[from..].iter_mut().zip(&a[from..]).zip(&b[from..]) {
+        let x = ((i32::from(a) * i32::from(t.w_lo)) >> 16) as i16;
+        let y = ((i32::from(b) * i32::from(t.w_hi)) >> 16) as i16;
+        *o = ((x + y + 2) >> 2).clamp(0, 255) as u8;
+    }
+}
+
+/// Which kernels run: AVX2 where the CPU has it, else the portable ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kernels {
+    Portable,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+}
+
+impl Kernels {
+    fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            return Kernels::Avx2;
+        }
+        Kernels::Portable
+    }
+
+    fn resize_row(self, row: &[u8], cols: &Columns, out: &mut [i16]) {
+        assert!(row.len() == cols.row_len && out.len() == cols.offsets.len());
+        let done = match self {
+            Kernels::Portable => 0,
+            // SAFETY: `Avx2` is only made where the CPU supports AVX2; the lengths are checked above.
+            #[cfg(target_arch = "x86_64")]
+            Kernels::Avx2 => unsafe { avx2::resize_row(row, cols, out) },
+        };
+        resize_row_scalar(row, cols, done, out);
+    }
+
+    fn blend_rows(self, a: &[i16], b: &[i16], t: &Tap, out: &mut [u8]) {
+        assert!(a.len() == out.len() && b.len() == out.len());
+        let done = match self {
+            Kernels::Portable => 0,
+            // SAFETY: `Avx2` is only made where the CPU supports AVX2.
+            #[cfg(target_arch = "x86_64")]
+            Kernels::Avx2 => unsafe { avx2::blend_rows(a, b, t.w_lo, t.w_hi, out) },
+        };
+        blend_rows_scalar(a, b, t, done, out);
     }
 }
 
@@ -95,16 +193,43 @@ pub fn resize_bilinear(
     dw: usize,
     dh: usize,
 ) {
+    resize_with(Kernels::detect(), src, (sw, sh, cn), dst, (dw, dh), false);
+}
+
+/// [`resize_bilinear`] of a 3- or 4-channel image with channels 0 and 2 swapped on the way (RGB in,
+/// BGR out): the swap costs nothing in the horizontal pass.
+pub(super) fn resize_bilinear_swap_rb(
+    src: &[u8],
+    (sw, sh, cn): (usize, usize, usize),
+    dst: &mut [u8],
+    (dw, dh): (usize, usize),
+) {
+    assert!(cn >= 3, "swapping R and B needs 3 or 4 channels");
+    if (sw, sh) == (dw, dh) {
+        dst.copy_from_slice(src);
+        return super::swap_rb(dst, cn);
+    }
+    resize_with(Kernels::detect(), src, (sw, sh, cn), dst, (dw, dh), true);
+}
+
+fn resize_with(
+    kernels: Kernels,
+    src: &[u8],
+    (sw, sh, cn): (usize, usize, usize),
+    dst: &mut [u8],
+    (dw, dh): (usize, usize),
+    swap_rb: bool,
+) {
     assert_eq!(src.len(), sw * sh * cn, "resize source size");
     assert_eq!(dst.len(), dw * dh * cn, "resize destination size");
     if dst.is_empty() || src.is_empty() {
         return;
     }
-    if (sw, sh) == (dw, dh) {
+    if (sw, sh) == (dw, dh) && !swap_rb {
         dst.copy_from_slice(src);
         return;
     }
-    let (xtaps, ytaps) = (taps(sw, dw, true), taps(sh, dh, false));
+    let (cols, ytaps) = (Columns::new(sw, dw, cn, swap_rb), taps(sh, dh, false));
     let src_row = |y: usize| &src[y * sw * cn..(y + 1) * sw * cn];
     // The two horizontally resized source rows the current output row blends; output rows walk down
     // the source monotonically, so each source row is resized at most once.
@@ -116,21 +241,22 @@ pub fn resize_bilinear(
                 std::mem::swap(&mut lo, &mut hi);
                 hi_y = usize::MAX;
             } else {
-                resize_row_dyn(cn, src_row(t.lo), &xtaps, &mut lo);
+                kernels.resize_row(src_row(t.lo), &cols, &mut lo);
             }
             lo_y = t.lo;
         }
         if t.hi != lo_y && t.hi != hi_y {
-            resize_row_dyn(cn, src_row(t.hi), &xtaps, &mut hi);
+            kernels.resize_row(src_row(t.hi), &cols, &mut hi);
             hi_y = t.hi;
         }
         let second = if t.hi == lo_y { &lo } else { &hi };
-        blend_rows(&lo, second, t, out);
+        kernels.blend_rows(&lo, second, t, out);
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::image::test_support::*;
 
     #[test]
@@ -165,6 +291,48 @@ mod tests {
                 u32::from(v),
                 (at(0, 0) + at(1, 0) + at(0, 1) + at(1, 1) + 2) >> 2
             );
+        }
+    }
+
+    /// Random images and sizes (up- and downscales, one-pixel sides, every channel count): the
+    /// detected kernels equal the portable ones, and the R/B swap equals swapping afterwards.
+    #[test]
+    fn kernels_agree_and_swap_commutes() {
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let mut sizes = vec![
+            (1, 1),
+            (1, 7),
+            (2, 1),
+            (5, 3),
+            (275, 183),
+            (224, 224),
+            (640, 17),
+        ];
+        sizes.extend((0..60).map(|_| (1 + next(300), 1 + next(300))));
+        for (i, &(sw, sh)) in sizes.iter().enumerate() {
+            let cn = 1 + i % 4;
+            let (dw, dh) = (1 + next(400), 1 + next(300));
+            let src: Vec<u8> = (0..sw * sh * cn).map(|_| next(256) as u8).collect();
+            let run = |kernels, swap| {
+                let mut dst = vec![0; dw * dh * cn];
+                resize_with(kernels, &src, (sw, sh, cn), &mut dst, (dw, dh), swap);
+                dst
+            };
+            let want = run(Kernels::Portable, false);
+            let case = format!("{sw}x{sh}x{cn} -> {dw}x{dh}");
+            assert!(run(Kernels::detect(), false) == want, "{case}");
+            if cn >= 3 {
+                let mut swapped = want.clone();
+                crate::image::swap_rb(&mut swapped, cn);
+                assert!(run(Kernels::Portable, true) == swapped, "swap {case}");
+                assert!(run(Kernels::detect(), true) == swapped, "swap {case}");
+            }
         }
     }
 }
