@@ -46,6 +46,41 @@ pub(super) unsafe fn resize_row(row: &[u8], cols: &Columns, out: &mut [i16]) -> 
     n
 }
 
+/// Horizontal resize of one 3-channel row, one output pixel per step: the 8 bytes at its source pixel
+/// pair are shuffled into three (lo, hi) i16 pairs, blended with pmaddwd, and stored as 4 i16 (the
+/// fourth is overwritten by the next pixel). Faster than the gather, which is slow on AMD CPUs.
+///
+/// # Safety
+/// The CPU supports AVX2; `row.len() == cols.row_len`, `out.len() == cols.offsets.len()`, 3 channels.
+#[target_feature(enable = "avx2")]
+pub(super) unsafe fn resize_row3(row: &[u8], cols: &Columns, out: &mut [i16]) -> usize {
+    let n = cols.load8_pixels();
+    let from: [i8; 3] = if cols.swap_rb() { [2, 1, 0] } else { [0, 1, 2] };
+    let pair = |c: usize| [from[c], -1, from[c] + 3, -1];
+    let pick: [i8; 16] = [pair(0), pair(1), pair(2), [-1; 4]]
+        .concat()
+        .try_into()
+        .expect("16");
+    let pick = _mm_loadu_si128(pick.as_ptr().cast());
+    let (starts, (_, weights)) = (cols.starts(), cols.tables());
+    assert!(starts.len() >= n && weights.len() >= 3 * n);
+    for k in 0..n {
+        // SAFETY: k < n <= starts.len() and 3k < weights.len() (asserted above); for k < load8_pixels,
+        // start + 8 <= row_len == row.len() and 3k + 4 <= out.len() (invariants of `Columns`).
+        unsafe {
+            let start = *starts.get_unchecked(k) as usize;
+            let w = _mm_set1_epi32(*weights.get_unchecked(3 * k));
+            let px = _mm_loadl_epi64(row.as_ptr().add(start).cast());
+            let blend = _mm_srai_epi32::<4>(_mm_madd_epi16(_mm_shuffle_epi8(px, pick), w));
+            _mm_storel_epi64(
+                out.as_mut_ptr().add(3 * k).cast(),
+                _mm_packs_epi32(blend, blend),
+            );
+        }
+    }
+    3 * n
+}
+
 /// Vertical blend of two horizontally resized rows, 32 outputs per step: pmulhw is exactly the
 /// portable kernel's `(a * w) >> 16`, and packuswb its clamp.
 ///
