@@ -25,7 +25,8 @@ pub(super) unsafe fn resize_row(row: &[u8], cols: &Columns, out: &mut [i16]) -> 
         .concat()
         .try_into()
         .expect("16");
-    let pick = _mm256_broadcastsi128_si256(_mm_loadu_si128(pick.as_ptr().cast()));
+    // SAFETY: reads the 16 bytes of `pick`.
+    let pick = _mm256_broadcastsi128_si256(unsafe { _mm_loadu_si128(pick.as_ptr().cast()) });
     let blend = |j: usize| {
         // SAFETY: j + 8 <= n <= offsets.len() == weights.len(); every offset below `gather_len` has
         // its 4-byte read inside `row` (an invariant of `Columns`, whose `row_len` is `row.len()`).
@@ -61,7 +62,8 @@ pub(super) unsafe fn resize_row3(row: &[u8], cols: &Columns, out: &mut [i16]) ->
         .concat()
         .try_into()
         .expect("16");
-    let pick = _mm_loadu_si128(pick.as_ptr().cast());
+    // SAFETY: reads the 16 bytes of `pick`.
+    let pick = unsafe { _mm_loadu_si128(pick.as_ptr().cast()) };
     let (starts, (_, weights)) = (cols.starts(), cols.tables());
     assert!(starts.len() >= n && weights.len() >= 3 * n);
     for k in 0..n {
@@ -132,7 +134,8 @@ pub(super) unsafe fn swap_rb3(pixels: &mut [u8]) -> usize {
         return 0;
     }
     let order: [i8; 16] = [2, 1, 0, 5, 4, 3, 8, 7, 6, 11, 10, 9, 14, 13, 12, 15];
-    let order = _mm_loadu_si128(order.as_ptr().cast());
+    // SAFETY: reads the 16 bytes of `order`.
+    let order = unsafe { _mm_loadu_si128(order.as_ptr().cast()) };
     let base = pixels.as_mut_ptr();
     // SAFETY: every load and store covers [at, at + 16) with at + 16 <= pixels.len().
     unsafe {
