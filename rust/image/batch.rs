@@ -2,10 +2,10 @@
 
 use rayon::prelude::*;
 
-use super::resize::resize_bilinear;
+use super::resize::{resize_bilinear, resize_bilinear_swap_rb};
 use super::{
-    decode_into, parsing_failed, probe_codec, ImageInfo, Probe, CHANNELS_MISMATCH, MAX_BATCH_BYTES,
-    RESOLUTION_MISMATCH, STRING_VAL_EMPTY,
+    decode_into, decode_unswapped, parsing_failed, probe_codec, ImageInfo, Probe,
+    CHANNELS_MISMATCH, MAX_BATCH_BYTES, RESOLUTION_MISMATCH, STRING_VAL_EMPTY,
 };
 use crate::error::{Error, Result};
 
@@ -82,27 +82,31 @@ pub fn decode_batch(
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
         .ok_or_else(parsing_failed)?;
     let mut out = vec![0u8; total];
-    out.par_chunks_mut(target.byte_len())
-        .zip(images.par_iter().zip(&probes))
-        .try_for_each_init(Vec::new, |scratch, (dst, (data, probe))| {
-            let info = probe.info;
-            if (info.width, info.height) == (width, height) {
-                return decode_into(data, probe, dst);
-            }
-            scratch.clear();
-            scratch.resize(info.byte_len(), 0);
-            decode_into(data, probe, scratch)?;
-            resize_bilinear(
-                scratch,
-                info.width,
-                info.height,
-                info.channels,
-                dst,
-                width,
-                height,
-            );
-            Ok(())
-        })?;
+    let decode_one = |scratch: &mut Vec<u8>, dst: &mut [u8], data: &[u8], probe: &Probe| {
+        let info = probe.info;
+        if (info.width, info.height) == (width, height) {
+            return decode_into(data, probe, dst);
+        }
+        scratch.clear();
+        scratch.resize(info.byte_len(), 0);
+        let (w, h, cn) = (info.width, info.height, info.channels);
+        if decode_unswapped(data, probe, scratch)? {
+            resize_bilinear_swap_rb(scratch, (w, h, cn), dst, (width, height));
+        } else {
+            resize_bilinear(scratch, w, h, cn, dst, width, height);
+        }
+        Ok(())
+    };
+    if let ([data], [probe]) = (images, &probes[..]) {
+        // One image: waking a pool thread would cost more than it saves.
+        decode_one(&mut Vec::new(), &mut out, data, probe)?;
+    } else {
+        out.par_chunks_mut(target.byte_len())
+            .zip(images.par_iter().zip(&probes))
+            .try_for_each_init(Vec::new, |scratch, (dst, (data, probe))| {
+                decode_one(scratch, dst, data, probe)
+            })?;
+    }
     Ok((shape, out))
 }
 

@@ -28,9 +28,11 @@ pub(super) fn probe_jpeg(data: &[u8]) -> Result<Probe> {
     check_size(width, height)?;
     let (channels, out, swap_rb) = match decoder.input_colorspace() {
         Some(ColorSpace::Luma) => (1, ColorSpace::Luma, false),
-        Some(ColorSpace::YCbCr) => (3, ColorSpace::BGR, false),
-        // zune-jpeg converts these to RGB only; libjpeg-turbo + OpenCV give BGR.
-        Some(ColorSpace::RGB | ColorSpace::CMYK | ColorSpace::YCCK) => (3, ColorSpace::RGB, true),
+        // zune-jpeg converts these to RGB only (YCbCr also to BGR, but with scalar code where its RGB
+        // path has SIMD); libjpeg-turbo + OpenCV give BGR.
+        Some(ColorSpace::YCbCr | ColorSpace::RGB | ColorSpace::CMYK | ColorSpace::YCCK) => {
+            (3, ColorSpace::RGB, true)
+        }
         _ => return Err(parsing_failed()),
     };
     let progressive = markers.progressive;

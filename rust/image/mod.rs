@@ -10,8 +10,9 @@
 //!
 //! Decoders, picked by measurement against cv2 (libjpeg-turbo, libpng):
 //! - `zune-jpeg`: fastest pure-Rust JPEG decoder measured, decodes straight into the caller's buffer in
-//!   BGR. Its 4:2:0 chroma upsampling rounds twice where libjpeg-turbo rounds once, so pixels differ from
-//!   cv2 by ~0.2 on average (at most a few levels). `jpeg-decoder` was closer (~0.1) but slower, spawns
+//!   RGB (its SIMD colour conversion has no BGR variant; the resize swaps R and B for free, an
+//!   unresized image gets a separate swap). Its 4:2:0 chroma upsampling rounds twice where
+//!   libjpeg-turbo rounds once, so pixels differ from cv2 by ~0.2 on average (at most a few levels). `jpeg-decoder` was closer (~0.1) but slower, spawns
 //!   threads per image and is in maintenance mode.
 //! - `png`: faster than `zune-png` on most colour types and rejects the same corrupt files as libpng.
 //!
@@ -19,8 +20,11 @@
 //! caught and reported as parse failures, and nothing from the data is unwrapped.
 //!
 //! Layout: this file holds the limits, OVMS's messages, header probing and per-image dispatch and the
-//! `decode_images` pyfunction; `jpeg`, `png`, `resize` and `batch` hold one concern each.
+//! `decode_images` pyfunction; `jpeg`, `png`, `resize` and `batch` hold one concern each, `avx2` the
+//! x86_64 SIMD kernels.
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 mod batch;
 mod jpeg;
 mod png;
@@ -86,7 +90,8 @@ struct Probe {
 
 #[derive(Clone, Copy, Debug)]
 enum Codec {
-    /// `out` is what zune-jpeg writes; `swap_rb` turns its RGB into BGR where it has no BGR path.
+    /// `out` is what zune-jpeg writes; `swap_rb`: it is RGB, to be turned into BGR (zune-jpeg's BGR
+    /// output skips its SIMD colour conversion, and has no BGR path from CMYK).
     Jpeg {
         out: ColorSpace,
         swap_rb: bool,
@@ -125,12 +130,21 @@ fn probe_codec(data: &[u8]) -> Result<Probe> {
 
 /// Decodes the image `probe` describes into `out` (`probe.info.byte_len()` bytes).
 fn decode_into(data: &[u8], probe: &Probe, out: &mut [u8]) -> Result<()> {
+    if decode_unswapped(data, probe, out)? {
+        swap_rb(out, probe.info.channels);
+    }
+    Ok(())
+}
+
+/// [`decode_into`], except that channels 0 and 2 are left in the decoder's (RGB) order where the
+/// result is true: the resize swaps them for free.
+fn decode_unswapped(data: &[u8], probe: &Probe, out: &mut [u8]) -> Result<bool> {
     // The decoders are fuzzed upstream, but a panic on a hostile image must stay a client error.
     catch_unwind(AssertUnwindSafe(|| decode_into_unguarded(data, probe, out)))
         .unwrap_or_else(|_| Err(parsing_failed()))
 }
 
-fn decode_into_unguarded(data: &[u8], probe: &Probe, out: &mut [u8]) -> Result<()> {
+fn decode_into_unguarded(data: &[u8], probe: &Probe, out: &mut [u8]) -> Result<bool> {
     if out.len() != probe.info.byte_len() {
         return Err(parsing_failed());
     }
@@ -141,13 +155,23 @@ fn decode_into_unguarded(data: &[u8], probe: &Probe, out: &mut [u8]) -> Result<(
             progressive,
         } => {
             jpeg::decode_jpeg(data, probe.info, colorspace, progressive, out)?;
-            if swap_rb {
-                out.chunks_exact_mut(3).for_each(|px| px.swap(0, 2));
-            }
-            Ok(())
+            Ok(swap_rb)
         }
-        Codec::Png => png::decode_png(data, probe.info, out),
+        Codec::Png => png::decode_png(data, probe.info, out).map(|()| false),
     }
+}
+
+/// Swaps channels 0 and 2 of every pixel of an interleaved image with `cn` (3 or 4) channels.
+fn swap_rb(pixels: &mut [u8], cn: usize) {
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if cn == 3 && std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above), the only requirement.
+        done = unsafe { avx2::swap_rb3(pixels) };
+    }
+    pixels[done..]
+        .chunks_exact_mut(cn)
+        .for_each(|px| px.swap(0, 2));
 }
 
 /// Decodes one image (for tests and tools; servers use [`decode_batch`]).
@@ -231,6 +255,21 @@ mod tests {
             })
         );
         assert_eq!(error(decode(&png_with_size(64, 64))), PARSING_FAILED);
+    }
+
+    #[test]
+    fn swap_rb_swaps_every_pixel() {
+        for cn in [3, 4] {
+            for pixels in (0..70).chain([1000, 50_001]) {
+                let src: Vec<u8> = (0..pixels * cn).map(|i| (i * 7 % 251) as u8).collect();
+                let mut got = src.clone();
+                swap_rb(&mut got, cn);
+                for (a, b) in got.chunks_exact(cn).zip(src.chunks_exact(cn)) {
+                    assert_eq!([a[0], a[1], a[2]], [b[2], b[1], b[0]], "{pixels} x {cn}");
+                    assert_eq!(a[3..], b[3..]);
+                }
+            }
+        }
     }
 
     #[test]
