@@ -8,6 +8,11 @@ use zune_jpeg::JpegDecoder;
 use super::{check_size, parsing_failed, Codec, ImageInfo, Probe, MAX_SIDE};
 use crate::error::Result;
 
+/// A Huffman-coded JPEG spends at least one bit per 8x8 block of its first component (the DC code),
+/// so a real one has at least width x height / 512 bytes. Twice that margin still refuses a 10 KB file
+/// announcing 16384 x 16384, which zune-jpeg would otherwise decode into ~800 MB of padding.
+pub(super) const MIN_PIXELS_PER_BYTE: usize = 1024;
+
 fn jpeg_options(strict: bool) -> DecoderOptions {
     DecoderOptions::default()
         .set_max_width(MAX_SIDE)
@@ -26,6 +31,9 @@ pub(super) fn probe_jpeg(data: &[u8]) -> Result<Probe> {
     let header = decoder.info().ok_or_else(parsing_failed)?;
     let (width, height) = (usize::from(header.width), usize::from(header.height));
     check_size(width, height)?;
+    if data.len() < width * height / MIN_PIXELS_PER_BYTE {
+        return Err(parsing_failed());
+    }
     let (channels, out, swap_rb) = match decoder.input_colorspace() {
         Some(ColorSpace::Luma) => (1, ColorSpace::Luma, false),
         // zune-jpeg converts these to RGB only (YCbCr also to BGR, but with scalar code where its RGB

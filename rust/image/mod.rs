@@ -242,7 +242,15 @@ mod tests {
             height: 16384,
             channels: 3,
         };
-        assert_eq!(probe(&jpeg_with_size(16384, 16384)).unwrap(), at_limit);
+        let mut jpeg_at_limit = jpeg_with_size(16384, 16384);
+        let min_len = 16384 * 16384 / jpeg::MIN_PIXELS_PER_BYTE;
+        assert_eq!(
+            error(probe(&jpeg_at_limit)),
+            PARSING_FAILED,
+            "too few bytes for that size"
+        );
+        jpeg_at_limit.resize(min_len, 0);
+        assert_eq!(probe(&jpeg_at_limit).unwrap(), at_limit);
         assert_eq!(probe(&png_with_size(16384, 16384)).unwrap(), at_limit);
         // A header that promises more than the data holds: libjpeg (so cv2) pads a baseline JPEG with
         // grey, libpng fails.
