@@ -66,7 +66,18 @@ impl tower_service::Service<Request<tonic::body::Body>> for PythonService {
 
     fn call(&mut self, request: Request<tonic::body::Body>) -> Self::Future {
         let shared = self.0.clone();
-        Box::pin(async move { Ok(handle(shared, request).await) })
+        // Taken now, before tonic's own `grpc-timeout` timer starts (it would answer CANCELLED "Timeout
+        // expired"): ours fires no later, and answers DEADLINE_EXCEEDED as grpcio and OVMS do.
+        let deadline = parse_timeout(request.headers()).map(|t| Instant::now() + t);
+        Box::pin(async move {
+            let Some(deadline) = deadline else {
+                return Ok(handle(shared, request, None).await);
+            };
+            let handled = handle(shared, request, Some(deadline));
+            Ok(tokio::time::timeout_at(deadline.into(), handled)
+                .await
+                .unwrap_or_else(|_| error_reply(code::DEADLINE_EXCEEDED, "Deadline Exceeded")))
+        })
     }
 }
 
@@ -87,8 +98,11 @@ impl Drop for InFlight {
     }
 }
 
-async fn handle(shared: Arc<Shared>, request: Request<tonic::body::Body>) -> Response<ReplyBody> {
-    let deadline = parse_timeout(request.headers()).map(|t| Instant::now() + t);
+async fn handle(
+    shared: Arc<Shared>,
+    request: Request<tonic::body::Body>,
+    deadline: Option<Instant>,
+) -> Response<ReplyBody> {
     let Some(guard) = InFlight::enter(&shared) else {
         return error_reply(code::RESOURCE_EXHAUSTED, "Concurrent RPC limit exceeded!");
     };
