@@ -1,12 +1,16 @@
 //! The Python face of PredictRequest parsing: `parse_predict_request` and `RequestInput`.
 //!
 //! `tensor_content` (and a single packed float/double run) becomes a read-only numpy view over the
-//! request's own `bytes` object: no copy; numpy keeps the bytes alive as the view's base and copes with
-//! unaligned offsets. Typed values decoded in Rust are handed to numpy without a copy.
+//! request's own `bytes` (or `bytearray`) object: no copy; numpy keeps it alive as the view's base and
+//! copes with unaligned offsets. Typed values decoded in Rust are handed to numpy without a copy.
+//!
+//! The native transport hands over a `bytearray` that belongs to the request alone: its views are still
+//! flagged read-only, but the model may share their memory instead of copying it (see
+//! `ModelVersion.infer`).
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyTuple};
 
 use numpy::IntoPyArray;
 
@@ -42,14 +46,18 @@ fn numpy(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
 
 fn to_array<'py>(
     py: Python<'py>,
-    request: &Bound<'py, PyBytes>,
+    request: &Bound<'py, PyAny>,
     dtype: DType,
     shape: &Bound<'py, PyTuple>,
     decoded: Decoded,
 ) -> PyResult<Bound<'py, PyAny>> {
     let flat: Bound<'py, PyAny> = match decoded {
         Decoded::View { offset, count } => {
-            numpy(py)?.call_method1("frombuffer", (request, dtype.numpy(), count, offset))?
+            let view =
+                numpy(py)?.call_method1("frombuffer", (request, dtype.numpy(), count, offset))?;
+            // A view over a bytearray is writable; the request's data is read-only all the same.
+            view.getattr("flags")?.setattr("writeable", false)?;
+            view
         }
         Decoded::Floats(v) => v.into_pyarray(py).into_any(),
         Decoded::Doubles(v) => v.into_pyarray(py).into_any(),
@@ -76,15 +84,26 @@ fn to_array<'py>(
     flat.call_method1("reshape", (shape,))
 }
 
-/// parse_predict_request(request: bytes) -> (model_name, version, {name: RequestInput}, output_filter)
+/// parse_predict_request(request: bytes | bytearray) -> (model_name, version, {name: RequestInput},
+/// output_filter)
 ///
 /// Raises InvalidInput for bytes that are not a PredictRequest.
 #[pyfunction]
 pub fn parse_predict_request<'py>(
     py: Python<'py>,
-    request: &Bound<'py, PyBytes>,
+    request: &Bound<'py, PyAny>,
 ) -> PyResult<(String, i64, Bound<'py, PyDict>, Vec<String>)> {
-    let buf = request.as_bytes();
+    let buf: &[u8] = if let Ok(bytes) = request.cast::<PyBytes>() {
+        bytes.as_bytes()
+    } else if let Ok(array) = request.cast::<PyByteArray>() {
+        // SAFETY: the slice is only read during this call, and nothing here resizes or writes the
+        // bytearray (numpy.frombuffer holds a buffer export, which also forbids resizing).
+        unsafe { array.as_bytes() }
+    } else {
+        return Err(pyo3::exceptions::PyTypeError::new_err(
+            "request must be bytes or bytearray",
+        ));
+    };
     let req = parse_request(buf)?;
     let inputs = PyDict::new(py);
     for (name, tensor) in &req.inputs {

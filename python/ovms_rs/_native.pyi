@@ -29,7 +29,7 @@ class GrpcServer:
 
     def __new__(
         cls,
-        handler: Callable[[str, bytes, float | None], tuple[int, str, bytes | None]],
+        handler: Callable[[str, bytearray, float | None], tuple[int, str, bytes | None]],
         host: str,
         port: int,
         *,
@@ -58,7 +58,7 @@ class RequestInput:
     def error(self) -> str | None: ...
 
 def parse_predict_request(
-    request: bytes,
+    request: bytes | bytearray,
 ) -> tuple[str, int, dict[str, RequestInput], list[str]]: ...
 def build_predict_response(
     model_name: str, version: int, outputs: list[tuple[str, npt.NDArray[Any]]]

@@ -2,7 +2,7 @@
 //! Python handler on a blocking thread, and frame what it returns.
 //!
 //! Everything except the handler runs without the interpreter: HTTP/2, message reassembly, limits and
-//! deadlines. The handler is `handler(path: str, request: bytes, timeout: float | None) -> (code, message,
+//! deadlines. The handler is `handler(path: str, request: bytearray, timeout: float | None) -> (code, message,
 //! reply: bytes | None)` and never raises on purpose (it maps errors to statuses itself).
 
 use std::convert::Infallible;
@@ -17,7 +17,7 @@ use bytes::{Buf, Bytes};
 use http::{Request, Response};
 use http_body_util::BodyExt;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyByteArray, PyBytes};
 
 use super::compression::{decompress, request_encoding, Encoding};
 use super::framing::{
@@ -249,17 +249,18 @@ fn call_handler(
     })
 }
 
-/// The request as Python `bytes`: one copy from the HTTP/2 chunks, into memory that is not zeroed first
-/// (`PyBytes::new_with` zeroes it: a memset of the whole request per call).
-fn request_bytes(py: Python<'_>, message: Message) -> PyResult<Bound<'_, PyBytes>> {
+/// The request as a Python `bytearray` that belongs to this request alone (so the model may read its
+/// tensors in place rather than copy them): one copy from the HTTP/2 chunks, into memory that is not
+/// zeroed first (`PyByteArray::new_with` would memset the whole request per call).
+fn request_bytes(py: Python<'_>, message: Message) -> PyResult<Bound<'_, PyByteArray>> {
     let len = isize::try_from(message.len).expect("a message length fits in isize");
-    // SAFETY: with a NULL source, PyBytes_FromStringAndSize returns a new bytes object of `len`
+    // SAFETY: with a NULL source, PyByteArray_FromStringAndSize returns a new bytearray of `len`
     // uninitialised bytes (or NULL with an exception set); nothing reads them before `gather` has
     // written all `len` of them (the chunks add up to exactly `len`, checked by `read_message`).
     unsafe {
-        let object = pyo3::ffi::PyBytes_FromStringAndSize(std::ptr::null(), len);
-        let bytes = Bound::from_owned_ptr_or_err(py, object)?.cast_into_unchecked::<PyBytes>();
-        let out = SendPtr(pyo3::ffi::PyBytes_AsString(object).cast::<u8>());
+        let object = pyo3::ffi::PyByteArray_FromStringAndSize(std::ptr::null(), len);
+        let bytes = Bound::from_owned_ptr_or_err(py, object)?.cast_into_unchecked::<PyByteArray>();
+        let out = SendPtr(pyo3::ffi::PyByteArray_AsString(object).cast::<u8>());
         let chunks = &message.chunks;
         if message.len > DETACH_BYTES {
             py.detach(move || gather(chunks, out));

@@ -54,12 +54,21 @@ def test_a_new_arrival_does_not_overtake_a_waiter() -> None:
 def test_the_waiting_line_is_bounded() -> None:
     pool: InferRequestPool[str] = InferRequestPool(["r"], max_waiting=1)
     pool.take(None)
-    t = threading.Thread(target=lambda: pytest.raises(WaitTimedOut, pool.take, 0.5))
+    outcomes: list[str] = []
+
+    def wait() -> None:
+        try:
+            pool.take(0.5)
+        except WaitTimedOut:
+            outcomes.append("timed out")
+
+    t = threading.Thread(target=wait)
     t.start()
     _wait_until(lambda: len(pool._waiters) == 1)
     with pytest.raises(QueueFull):
         pool.take(10)
     t.join(10)
+    assert outcomes == ["timed out"]
 
 
 def test_a_timed_out_waiter_leaves_the_line() -> None:

@@ -286,15 +286,30 @@ class ModelVersion:
         request = self._take_infer_request(active, timeout)
         try:
             for port, array in arrays.items():
-                # OpenVINO shares writable C-contiguous memory and copies read-only views of request bytes.
+                shareable = _shareable(array)
                 request.set_input_tensor(
-                    port, ov.Tensor(array, shared_memory=array.flags.writeable)
+                    port, ov.Tensor(shareable, shared_memory=shareable.flags.writeable)
                 )
             request.infer()
             outputs = [(name, request.get_output_tensor(port).data) for name, port in ports]
             return _native.build_predict_response(self.model_name, self.version, outputs)
         finally:
             active.pool.put(request)
+
+
+def _shareable(array: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """An array OpenVINO can read in place. It copies read-only arrays ("not writeable" workaround in
+    its data dispatcher); a read-only view over a request's own bytearray (the native transport's) gets
+    a writable alias instead: OpenVINO only reads inputs, and nothing else holds that buffer. Views over
+    immutable `bytes` (the grpcio transport's) stay read-only and are copied."""
+    if array.flags.writeable:
+        return array
+    alias = array.view()
+    try:
+        alias.flags.writeable = True
+    except ValueError:
+        return array
+    return alias
 
 
 def _fingerprint(path: Path) -> tuple[tuple[str, int, int], ...]:

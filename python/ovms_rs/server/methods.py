@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, Union
 
 import grpc
 from google.protobuf.message import DecodeError, Message
@@ -26,7 +26,10 @@ from .errors import status_of
 
 log = logging.getLogger(__name__)
 
-RawMethod = Callable[[bytes, "float | None"], bytes]
+# The serialized request: bytearray from the native transport (it belongs to the request alone), bytes
+# from grpcio.
+RequestBytes = Union[bytes, bytearray]  # a module-level alias: Python 3.9 has no `X | Y` here
+RawMethod = Callable[[RequestBytes, "float | None"], bytes]
 
 # grpcio's wording for these, so both transports answer alike.
 METHOD_NOT_FOUND = "Method not found!"
@@ -34,13 +37,13 @@ CANNOT_DESERIALIZE = "Exception deserializing request!"
 
 
 class _Parser(Protocol):
-    def FromString(self, data: bytes) -> Any: ...
+    def FromString(self, data: RequestBytes) -> Any: ...
 
 
 def _typed(request_type: _Parser, method: Callable[[Any, float | None], Message]) -> RawMethod:
     """A cold-path method on generated protobuf classes, as a raw-bytes method."""
 
-    def call(request: bytes, timeout: float | None) -> bytes:
+    def call(request: RequestBytes, timeout: float | None) -> bytes:
         try:
             message = request_type.FromString(request)
         except DecodeError:
@@ -80,7 +83,7 @@ class Dispatcher:
         self.methods = methods
 
     def __call__(
-        self, path: str, request: bytes, timeout: float | None
+        self, path: str, request: RequestBytes, timeout: float | None
     ) -> tuple[int, str, bytes | None]:
         method = self.methods.get(path)
         if method is None:

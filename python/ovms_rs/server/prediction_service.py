@@ -27,7 +27,7 @@ class PredictionService:
     def __init__(self, registry: ModelRegistry) -> None:
         self.registry = registry
 
-    def predict(self, request: bytes, timeout: float | None) -> bytes:
+    def predict(self, request: bytes | bytearray, timeout: float | None) -> bytes:
         """The hot path: no Python protobuf objects; tensors are numpy views over `request`."""
         name, version, inputs, output_filter = _native.parse_predict_request(request)
         with self.registry.serving(name, version) as model_version:

@@ -1,0 +1,41 @@
+"""parse_predict_request over `bytes` (grpcio transport) and `bytearray` (native transport): tensor_content
+becomes a read-only view over the request either way; only the bytearray's may be shared with OpenVINO."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import predict_request, tensor_proto
+from ovms_rs import _native
+from ovms_rs.models.version import _shareable
+
+
+@pytest.mark.parametrize("container", [bytes, bytearray])
+def test_tensor_content_is_a_read_only_view(container: type) -> None:
+    x = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
+    raw = container(predict_request({"data": tensor_proto(x)}).SerializeToString())
+    _, _, inputs, _ = _native.parse_predict_request(raw)
+    array = inputs["data"].array
+    assert array is not None
+    np.testing.assert_array_equal(array, x)
+    assert not array.flags.writeable
+    assert np.shares_memory(array, np.frombuffer(raw, np.uint8))  # a view, not a copy
+    with pytest.raises(ValueError):
+        array[0, 0, 0] = 1
+
+
+def test_only_a_bytearray_view_is_shared_with_the_model() -> None:
+    x = np.ones((1, 3, 8, 8), np.float32)
+    serialized = predict_request({"data": tensor_proto(x)}).SerializeToString()
+    over_bytearray = _native.parse_predict_request(bytearray(serialized))[2]["data"].array
+    over_bytes = _native.parse_predict_request(serialized)[2]["data"].array
+    assert over_bytearray is not None and over_bytes is not None
+    alias = _shareable(over_bytearray)
+    assert alias.flags.writeable and np.shares_memory(alias, over_bytearray)
+    assert not over_bytearray.flags.writeable  # the parsed view itself stays read-only
+    assert _shareable(over_bytes) is over_bytes and not over_bytes.flags.writeable
+
+
+def test_other_request_types_are_refused() -> None:
+    with pytest.raises(TypeError):
+        _native.parse_predict_request(memoryview(b"\x0a\x00"))  # type: ignore[arg-type]
