@@ -25,7 +25,9 @@ class InvalidInput(ValueError):
 @final
 class GrpcServer:
     """A bound gRPC server (HTTP/2 in Rust); `handler(path, request, timeout)` serves every call and
-    returns (status code, details, reply bytes or None)."""
+    returns (status code, details, reply bytes or None). With `tls_cert` and `tls_key` (PEM) it serves
+    TLS, requiring client certificates signed by `tls_client_ca` when given; unusable PEM raises
+    ValueError."""
 
     def __new__(
         cls,
@@ -36,6 +38,9 @@ class GrpcServer:
         max_message_bytes: int,
         max_concurrent_rpcs: int,
         handler_threads: int,
+        tls_cert: bytes | None = None,
+        tls_key: bytes | None = None,
+        tls_client_ca: bytes | None = None,
     ) -> GrpcServer: ...
     @property
     def port(self) -> int: ...

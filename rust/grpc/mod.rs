@@ -2,23 +2,27 @@
 //!
 //! grpcio's Python server spends 0.6-0.8 ms of CPU per 602 KB request in its own machinery (see
 //! BENCHMARKS.md); here HTTP/2, TCP and message reassembly run in Rust without the interpreter, and
-//! Python is entered once per request, on a blocking thread, to serve it (`service.rs`).
+//! Python is entered once per request, on a blocking thread, to serve it (`service.rs`). TLS, when
+//! configured, is rustls in the same process (`tls.rs`).
 
 mod compression;
 mod framing;
 mod service;
+mod tls;
 
 use std::net::{TcpListener, ToSocketAddrs};
 use std::sync::{mpsc, Mutex};
 use std::time::Duration;
 
-use pyo3::exceptions::{PyOSError, PyRuntimeError};
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
 use tonic::transport::server::TcpIncoming;
+use tonic::transport::Server;
 
 use service::{Limits, PythonService};
+use tls::TlsPem;
 
 // Flow-control windows large enough that a 602 KB request (or a batch of them) streams in without
 // waiting for WINDOW_UPDATEs; frames up to 1 MiB keep the per-frame work small.
@@ -33,7 +37,7 @@ struct Running {
 }
 
 enum State {
-    Bound(TcpListener, PythonService),
+    Bound(TcpListener, PythonService, Box<Server>),
     Running(Running),
     Stopped,
 }
@@ -48,9 +52,15 @@ pub struct GrpcServer {
 
 #[pymethods]
 impl GrpcServer {
-    /// Binds `host:port` (port 0 picks a free one); raises OSError when it cannot.
+    /// Binds `host:port` (port 0 picks a free one); raises OSError when it cannot. With `tls_cert`
+    /// and `tls_key` (PEM bytes) it serves TLS, requiring client certificates signed by
+    /// `tls_client_ca` when that is given; ValueError says what is wrong with unusable PEM.
     #[new]
-    #[pyo3(signature = (handler, host, port, *, max_message_bytes, max_concurrent_rpcs, handler_threads))]
+    #[pyo3(signature = (
+        handler, host, port, *, max_message_bytes, max_concurrent_rpcs, handler_threads,
+        tls_cert=None, tls_key=None, tls_client_ca=None,
+    ))]
+    #[allow(clippy::too_many_arguments)] // the Python constructor's keyword arguments
     fn new(
         handler: Py<PyAny>,
         host: &str,
@@ -58,7 +68,30 @@ impl GrpcServer {
         max_message_bytes: usize,
         max_concurrent_rpcs: usize,
         handler_threads: usize,
+        tls_cert: Option<&[u8]>,
+        tls_key: Option<&[u8]>,
+        tls_client_ca: Option<&[u8]>,
     ) -> PyResult<Self> {
+        let server = Server::builder()
+            .initial_stream_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
+            .max_frame_size(MAX_FRAME);
+        let server = match (tls_cert, tls_key) {
+            (None, None) if tls_client_ca.is_none() => server,
+            (Some(cert), Some(key)) => {
+                let pem = TlsPem {
+                    cert,
+                    key,
+                    client_ca: tls_client_ca,
+                };
+                tls::with_tls(server, &pem).map_err(PyValueError::new_err)?
+            }
+            _ => {
+                return Err(PyValueError::new_err(
+                    "tls_cert and tls_key go together, and tls_client_ca needs them",
+                ))
+            }
+        };
         let os_error = |e: std::io::Error| PyOSError::new_err(e.to_string());
         let addrs: Vec<_> = (host, port).to_socket_addrs().map_err(os_error)?.collect();
         let listener = TcpListener::bind(&addrs[..]).map_err(os_error)?;
@@ -79,7 +112,7 @@ impl GrpcServer {
         );
         Ok(GrpcServer {
             runtime: Mutex::new(Some(runtime)),
-            state: Mutex::new(State::Bound(listener, service)),
+            state: Mutex::new(State::Bound(listener, service, Box::new(server))),
             port,
         })
     }
@@ -91,9 +124,12 @@ impl GrpcServer {
 
     fn start(&self) -> PyResult<()> {
         let mut state = self.state.lock().unwrap();
-        let State::Bound(listener, service) = std::mem::replace(&mut *state, State::Stopped) else {
+        let State::Bound(listener, service, server) =
+            std::mem::replace(&mut *state, State::Stopped)
+        else {
             return Err(PyRuntimeError::new_err("server already started"));
         };
+        let server = *server;
         let runtime = self.runtime.lock().unwrap();
         let runtime = runtime.as_ref().expect("runtime lives until stop");
         let (shutdown, shutdown_rx) = oneshot::channel::<()>();
@@ -104,10 +140,6 @@ impl GrpcServer {
                 .map_err(|e| PyOSError::new_err(e.to_string()))?;
             TcpIncoming::from(listener).with_nodelay(Some(true))
         };
-        let server = tonic::transport::Server::builder()
-            .initial_stream_window_size(STREAM_WINDOW)
-            .initial_connection_window_size(CONNECTION_WINDOW)
-            .max_frame_size(MAX_FRAME);
         runtime.spawn(async move {
             let stopped = async {
                 let _ = shutdown_rx.await;

@@ -47,11 +47,22 @@ def _predict_over(channel: grpc.Channel, photo: Photo) -> tuple[grpc.StatusCode,
     return OK, int(np.frombuffer(reply.outputs["prob"].tensor_content, np.float32).argmax())
 
 
-def test_tls(tls_files: TlsFiles, server_log: Path, demo_photos: tuple[Photo, ...]) -> None:
+TRANSPORTS = pytest.mark.parametrize("transport", ["native", "grpcio"])
+
+
+def _assert_transport(server_log: Path, transport: str) -> None:
+    """The transport asked for is the one serving TLS (the native one once fell back to grpcio's)."""
+    assert f"gRPC transport: {transport} with TLS" in server_log.read_text()
+
+
+@TRANSPORTS
+def test_tls(tls_files: TlsFiles, server_log: Path, demo_photos: tuple[Photo, ...], transport: str) -> None:
     """TLS with a server certificate: a client trusting the CA gets answers; a plaintext client, or one
     that does not trust the CA, gets none; the server keeps serving."""
     photo = demo_photos[0]
-    with SecureServerProcess(*_tls_args(tls_files), credentials=_credentials(tls_files), log_path=server_log) as server:
+    args = [*_tls_args(tls_files), "--grpc_transport", transport]
+    with SecureServerProcess(*args, credentials=_credentials(tls_files), log_path=server_log) as server:
+        _assert_transport(server_log, transport)
         got = predict(server, photo_request(photo, DEMO))
         assert got.code == OK and got.top_classes() == [photo.label]
         with grpc.insecure_channel(f"127.0.0.1:{server.port}") as plain:
@@ -63,14 +74,20 @@ def test_tls(tls_files: TlsFiles, server_log: Path, demo_photos: tuple[Photo, ..
         assert predict(server, photo_request(photo, DEMO)).code == OK
 
 
-def test_tls_with_client_certificates(tls_files: TlsFiles, server_log: Path, demo_photos: tuple[Photo, ...]) -> None:
+@TRANSPORTS
+def test_tls_with_client_certificates(
+    tls_files: TlsFiles, server_log: Path, demo_photos: tuple[Photo, ...], transport: str
+) -> None:
     """--grpc_tls_client_ca: only clients presenting a certificate signed by that CA are served."""
     photo = demo_photos[1]
     with SecureServerProcess(
         *_tls_args(tls_files, client_ca=True),
+        "--grpc_transport",
+        transport,
         credentials=_credentials(tls_files, tls_files.client_cert, tls_files.client_key),
         log_path=server_log,
     ) as server:
+        _assert_transport(server_log, transport)
         got = predict(server, photo_request(photo, DEMO))
         assert got.code == OK and got.top_classes() == [photo.label]
         with secure_channel(server.port, _credentials(tls_files)) as no_cert:
@@ -98,14 +115,30 @@ def _serve_fails(*args: str) -> subprocess.CompletedProcess[str]:
         (["--grpc_tls_key", "{key}"], "--grpc_tls_cert and --grpc_tls_key go together"),
         (["--grpc_tls_client_ca", "{ca}"], "--grpc_tls_client_ca needs --grpc_tls_cert and --grpc_tls_key"),
         (["--grpc_tls_cert", "{cert}", "--grpc_tls_key", "/nonexistent/key.pem"], "Cannot read TLS file"),
+        (["--grpc_tls_cert", "{garbage}", "--grpc_tls_key", "{key}"],
+         "Unusable TLS files (--grpc_tls_cert {garbage}, --grpc_tls_key {key}): "
+         "the certificate file holds no PEM certificate"),
+        (["--grpc_tls_cert", "{key}", "--grpc_tls_key", "{cert}"], "the certificate file holds no PEM certificate"),
+        (["--grpc_tls_cert", "{cert}", "--grpc_tls_key", "{garbage}"], "the certificate and key are not usable: "),
+        (["--grpc_tls_cert", "{cert}", "--grpc_tls_key", "{rogue_key}"], "the certificate and key are not usable: "),
+        (["--grpc_tls_cert", "{cert}", "--grpc_tls_key", "{key}", "--grpc_tls_client_ca", "{garbage}"],
+         "the client CA file holds no PEM certificate"),
+        (["--grpc_transport", "grpcio", "--grpc_tls_cert", "{garbage}", "--grpc_tls_key", "{key}"],
+         "Unusable TLS files (--grpc_tls_cert {garbage}, --grpc_tls_key {key}): grpcio cannot use them"),
     ],
-    ids=["cert-only", "key-only", "ca-only", "missing-key-file"],
+    ids=["cert-only", "key-only", "ca-only", "missing-key-file", "garbage-cert", "swapped-cert-and-key",
+         "garbage-key", "key-of-another-certificate", "garbage-client-ca", "grpcio-garbage-cert"],
 )
-def test_bad_tls_flags_stop_start_up(tls_files: TlsFiles, flags: list[str], message: str) -> None:
-    paths = {"cert": tls_files.server_cert, "key": tls_files.server_key, "ca": tls_files.ca}
+def test_bad_tls_flags_stop_start_up(tls_files: TlsFiles, tmp_path: Path, flags: list[str], message: str) -> None:
+    """Bad TLS flags or files stop start-up with a one-line error (exit status 1, no traceback)."""
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a PEM file\n")
+    paths = {"cert": tls_files.server_cert, "key": tls_files.server_key, "ca": tls_files.ca,
+             "rogue_key": tls_files.rogue_client_key, "garbage": garbage}
     result = _serve_fails(*[f.format(**paths) for f in flags])
     assert result.returncode == 1, result.stderr
-    assert message in result.stderr
+    assert message.format(**paths) in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_bind_address_is_honoured(server_log: Path) -> None:

@@ -1,8 +1,8 @@
 """The gRPC server: both TF Serving services on one port, on one of two transports.
 
-- `native` (default): HTTP/2 in the Rust extension (`_native.GrpcServer`, tonic); Python is entered once
-  per request. Plaintext only for now.
-- `grpcio`: grpcio's Python server; used for TLS, and selectable with `--grpc_transport grpcio`.
+- `native` (default): HTTP/2 in the Rust extension (`_native.GrpcServer`, tonic; TLS by rustls); Python
+  is entered once per request.
+- `grpcio`: grpcio's Python server, selectable with `--grpc_transport grpcio`.
 
 Both call the same `methods.Dispatcher`, so they answer alike.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent import futures
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import grpc
 
@@ -42,11 +42,10 @@ def build_server(
 ) -> Server:
     """Creates and binds (not starts) the server."""
     dispatcher = Dispatcher(method_table(registry, reload_config))
-    tls = config.tls_cert is not None
-    if config.grpc_transport == "native" and not tls:
-        return NativeServer(config, dispatcher)
+    tls = " with TLS" if config.tls_cert is not None else ""
+    log.info("gRPC transport: %s%s", config.grpc_transport, tls)
     if config.grpc_transport == "native":
-        log.info("TLS is served by the grpcio transport")
+        return NativeServer(config, dispatcher)
     return GrpcioServer(config, dispatcher)
 
 
@@ -56,9 +55,38 @@ def _bind_error(config: ServerConfig) -> ConfigError:
     )
 
 
+class TlsFiles(NamedTuple):
+    """The contents of the `--grpc_tls_*` files."""
+
+    cert: bytes
+    key: bytes
+    client_ca: bytes | None
+
+
+def _read_tls_files(config: ServerConfig) -> TlsFiles | None:
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    try:
+        return TlsFiles(
+            config.tls_cert.read_bytes(),
+            config.tls_key.read_bytes(),
+            config.tls_client_ca.read_bytes() if config.tls_client_ca else None,
+        )
+    except OSError as e:
+        raise ConfigError(f"Cannot read TLS file {e.filename}: {e.strerror}") from None
+
+
+def _tls_error(config: ServerConfig, reason: object) -> ConfigError:
+    files = f"--grpc_tls_cert {config.tls_cert}, --grpc_tls_key {config.tls_key}"
+    if config.tls_client_ca:
+        files += f", --grpc_tls_client_ca {config.tls_client_ca}"
+    return ConfigError(f"Unusable TLS files ({files}): {reason}")
+
+
 class NativeServer:
     def __init__(self, config: ServerConfig, dispatcher: Dispatcher) -> None:
         threads = config.grpc_threads or DEFAULT_THREADS
+        tls = _read_tls_files(config)
         try:
             self._server = _native.GrpcServer(
                 dispatcher,
@@ -67,9 +95,14 @@ class NativeServer:
                 max_message_bytes=config.max_message_bytes,
                 max_concurrent_rpcs=max(threads, MAX_CONCURRENT_RPCS),
                 handler_threads=threads,
+                tls_cert=tls.cert if tls else None,
+                tls_key=tls.key if tls else None,
+                tls_client_ca=tls.client_ca if tls else None,
             )
         except OSError:
             raise _bind_error(config) from None
+        except ValueError as e:  # PEM that rustls cannot use
+            raise _tls_error(config, e) from None
         self.port = self._server.port
 
     def start(self) -> None:
@@ -107,15 +140,13 @@ _STATUS_CODES = {code.value[0]: code for code in grpc.StatusCode}
 
 
 def _tls_credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
-    if config.tls_cert is None or config.tls_key is None:
+    tls = _read_tls_files(config)
+    if tls is None:
         return None
-    try:
-        cert, key = config.tls_cert.read_bytes(), config.tls_key.read_bytes()
-        client_ca = config.tls_client_ca.read_bytes() if config.tls_client_ca else None
-    except OSError as e:
-        raise ConfigError(f"Cannot read TLS file {e.filename}: {e.strerror}") from None
     return grpc.ssl_server_credentials(
-        [(key, cert)], root_certificates=client_ca, require_client_auth=client_ca is not None
+        [(tls.key, tls.cert)],
+        root_certificates=tls.client_ca,
+        require_client_auth=tls.client_ca is not None,
     )
 
 
@@ -144,6 +175,10 @@ class GrpcioServer:
                 port = self._server.add_secure_port(f"{host}:{config.port}", credentials)
         except RuntimeError:
             port = 0
+        if port == 0 and credentials is not None:
+            # grpcio checks the PEM only here and says no more than that the port failed.
+            where = f"{config.grpc_bind_address}:{config.port}"
+            raise _tls_error(config, f"grpcio cannot use them, or cannot bind {where}")
         if port == 0:
             raise _bind_error(config)
         self.port = port
