@@ -66,7 +66,7 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--grpc_transport",
         choices=("native", "grpcio"),
         default="native",
-        help="HTTP/2 in the Rust extension (default) or grpcio's server (always used for TLS)",
+        help="HTTP/2 in the Rust extension (default) or grpcio's Python server; both serve TLS",
     )
     p.add_argument(
         "--max_message_bytes",
