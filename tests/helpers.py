@@ -60,10 +60,7 @@ class ServerProcess:
                 [sys.executable, "-m", "ovms_rs", "serve", *self.args],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )
-        self.channel = grpc.insecure_channel(
-            f"127.0.0.1:{self.port}",
-            options=[("grpc.max_receive_message_length", MAX_MESSAGE), ("grpc.max_send_message_length", MAX_MESSAGE)],
-        )
+        self.channel = self.connect()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -75,6 +72,13 @@ class ServerProcess:
                 continue
         self.stop()
         raise RuntimeError(f"server did not start in {timeout}s: {self.log()}")
+
+    def connect(self) -> grpc.Channel:
+        """The test process's channel to the server (subclasses change how it connects)."""
+        return grpc.insecure_channel(
+            f"127.0.0.1:{self.port}",
+            options=[("grpc.max_receive_message_length", MAX_MESSAGE), ("grpc.max_send_message_length", MAX_MESSAGE)],
+        )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""

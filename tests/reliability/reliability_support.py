@@ -8,10 +8,7 @@ import functools
 import ipaddress
 import os
 import signal
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -222,33 +219,14 @@ def slow_request(photo: Photo) -> predict_pb2.PredictRequest:
 
 
 class SecureServerProcess(ServerProcess):
-    """A ServerProcess whose client channel speaks TLS (helpers.ServerProcess only opens insecure ones)."""
+    """A ServerProcess whose client channel speaks TLS."""
 
     def __init__(self, *args: str, credentials: grpc.ChannelCredentials, log_path: Path | None = None) -> None:
         super().__init__(*args, log_path=log_path)
         self.credentials = credentials
 
-    def start(self, timeout: float = 120.0) -> SecureServerProcess:
-        out = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL
-        try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "ovms_rs", "serve", *self.args], stdout=out, stderr=subprocess.STDOUT
-            )
-        finally:
-            if self.log_path:
-                out.close()  # type: ignore[union-attr]
-        self.channel = secure_channel(self.port, self.credentials)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}: {self.log()}")
-            try:
-                grpc.channel_ready_future(self.channel).result(timeout=0.5)
-                return self
-            except grpc.FutureTimeoutError:
-                continue
-        self.stop()
-        raise RuntimeError(f"server did not start in {timeout}s: {self.log()}")
+    def connect(self) -> grpc.Channel:
+        return secure_channel(self.port, self.credentials)
 
 
 def secure_channel(port: int, credentials: grpc.ChannelCredentials) -> grpc.Channel:
