@@ -10,15 +10,12 @@ split ovms_rs's overhead into grpcio's share and ovms_rs's own.
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
-from concurrent import futures
 
 import grpc
 import numpy as np
 from ovms_rs._proto.tensorflow_serving.apis import predict_pb2
 
-MAX_MESSAGE = 1024 * 1024 * 1024
+from .plain_server import grpc_server, serve_until_signalled
 
 
 def canned_reply(model_name: str) -> bytes:
@@ -47,20 +44,9 @@ def main(argv: list[str] | None = None) -> None:
         "tensorflow.serving.PredictionService",
         {"Predict": grpc.unary_unary_rpc_method_handler(lambda request, context: reply)},
     )
-    options = [
-        ("grpc.max_receive_message_length", MAX_MESSAGE),
-        ("grpc.max_send_message_length", MAX_MESSAGE),
-    ]
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.grpc_workers), options=options)
+    server = grpc_server(args.grpc_workers)
     server.add_generic_rpc_handlers((handler,))
-    server.add_insecure_port(f"{args.grpc_bind_address}:{args.port}")
-    server.start()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stop.wait()
-    server.stop(5).wait()
-
+    serve_until_signalled(server, args.grpc_bind_address, args.port)
 
 if __name__ == "__main__":
     main()

@@ -166,22 +166,31 @@ def main(argv: list[str] | None = None) -> None:
         args.nireq,
         props,
     )
+    server = grpc_server(args.grpc_workers)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        PredictionService(model), server
+    )
+    serve_until_signalled(server, args.grpc_bind_address, args.port)
+
+
+def grpc_server(workers: int) -> grpc.Server:
+    """grpcio's synchronous server with OVMS's 1 GB message limits."""
     options = [
         ("grpc.max_receive_message_length", MAX_MESSAGE),
         ("grpc.max_send_message_length", MAX_MESSAGE),
     ]
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.grpc_workers), options=options)
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        PredictionService(model), server
-    )
-    server.add_insecure_port(f"{args.grpc_bind_address}:{args.port}")
+    return grpc.server(futures.ThreadPoolExecutor(max_workers=workers), options=options)
+
+
+def serve_until_signalled(server: grpc.Server, bind_address: str, port: int) -> None:
+    """Serves on bind_address:port until SIGTERM or SIGINT."""
+    server.add_insecure_port(f"{bind_address}:{port}")
     server.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stop.wait()
     server.stop(5).wait()
-
 
 if __name__ == "__main__":
     main()
