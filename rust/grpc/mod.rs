@@ -92,7 +92,6 @@ impl GrpcServer {
                 ))
             }
         };
-        let os_error = |e: std::io::Error| PyOSError::new_err(e.to_string());
         let addrs: Vec<_> = (host, port).to_socket_addrs().map_err(os_error)?.collect();
         let listener = TcpListener::bind(&addrs[..]).map_err(os_error)?;
         listener.set_nonblocking(true).map_err(os_error)?;
@@ -136,8 +135,7 @@ impl GrpcServer {
         let (drained_tx, drained) = mpsc::channel();
         let incoming = {
             let _context = runtime.enter();
-            let listener = tokio::net::TcpListener::from_std(listener)
-                .map_err(|e| PyOSError::new_err(e.to_string()))?;
+            let listener = tokio::net::TcpListener::from_std(listener).map_err(os_error)?;
             TcpIncoming::from(listener).with_nodelay(Some(true))
         };
         runtime.spawn(async move {
@@ -173,4 +171,8 @@ impl GrpcServer {
         }
         drained
     }
+}
+
+fn os_error(e: std::io::Error) -> PyErr {
+    PyOSError::new_err(e.to_string())
 }
