@@ -117,26 +117,24 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     ours, plain, ref = (
         _point(results, "c", 1, t) for t in ("ovms_rs", "plain-python", "in-process")
     )
+
+    def add_overhead(label: str, o: float, b: float) -> None:
+        """ovms_rs's overhead `o` against plain-python's `b` (both minus in-process), goal <= 1/3."""
+        ratio = o / b if b > 0 else None
+        ok = ratio is not None and ratio <= 1 / 3
+        add(label, f"{o:.3f} ms", f"plain-python {b:.3f} ms", ratio, "<= 0.33", ok)
+
     if ours and plain and ref:
-        o, b = ours["p50_ms"] - ref["p50_ms"], plain["p50_ms"] - ref["p50_ms"]
-        add(
+        add_overhead(
             "(c) server overhead per request (p50 - in-process p50, concurrency 1)",
-            f"{o:.3f} ms",
-            f"plain-python {b:.3f} ms",
-            o / b if b > 0 else None,
-            "<= 0.33",
-            b > 0 and o / b <= 1 / 3,
+            ours["p50_ms"] - ref["p50_ms"],
+            plain["p50_ms"] - ref["p50_ms"],
         )
     if ours and plain and ref and ours["target_cpu_ms_per_req"] and plain["target_cpu_ms_per_req"]:
-        o = ours["target_cpu_ms_per_req"] - ref["target_cpu_ms_per_req"]
-        b = plain["target_cpu_ms_per_req"] - ref["target_cpu_ms_per_req"]
-        add(
+        add_overhead(
             "(c) same, as server CPU per request (target CPU ms/req - in-process's; excludes the client)",
-            f"{o:.3f} ms",
-            f"plain-python {b:.3f} ms",
-            o / b if b > 0 else None,
-            "<= 0.33",
-            b > 0 and o / b <= 1 / 3,
+            ours["target_cpu_ms_per_req"] - ref["target_cpu_ms_per_req"],
+            plain["target_cpu_ms_per_req"] - ref["target_cpu_ms_per_req"],
         )
     levels = results["meta"]["concurrency"]
     for c in levels:
