@@ -24,6 +24,7 @@ import numpy as np
 
 from . import report
 from .loadgen import LoadGenerator
+from .loadgen_native import NativeLoadGenerator
 from .stats import summarize
 from .targets import InProcessTarget, Server
 from .workloads import Workload, all_workloads, build_tiny_model
@@ -77,6 +78,13 @@ def merge(raws: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+AnyLoadGenerator = LoadGenerator | NativeLoadGenerator
+CLIENTS: dict[str, type[AnyLoadGenerator]] = {
+    "native": NativeLoadGenerator,
+    "grpcio": LoadGenerator,
+}
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benches.load", description=__doc__.split("\n")[0])
     p.add_argument(
@@ -103,6 +111,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument(
         "--scale", type=float, default=1.0, help="multiply request counts and time bounds"
+    )
+    p.add_argument(
+        "--client",
+        choices=CLIENTS,
+        default="native",
+        help="load generator: the compiled one (benches/loadgen/, default) or grpcio's Python client",
     )
     return p.parse_args(argv)
 
@@ -159,7 +173,7 @@ def check_outputs(
 def run_workload(
     workload: Workload,
     args: argparse.Namespace,
-    gen: LoadGenerator,
+    gen: AnyLoadGenerator,
     levels: list[int],
     logs: Path,
     server_cpu: int | None,
@@ -276,7 +290,7 @@ def run_workload(
 
 
 def measure(
-    gen: LoadGenerator, key: str, server: Server, c: int, count: int, seconds: float, warmup: int
+    gen: AnyLoadGenerator, key: str, server: Server, c: int, count: int, seconds: float, warmup: int
 ) -> dict[str, Any]:
     """One round against a server, with the server's CPU time over the measured requests (the workers'
     warm-up excluded)."""
@@ -295,7 +309,7 @@ def measure(
 
 
 def memory_check(
-    workload: Workload, server: Server, gen: LoadGenerator, args: argparse.Namespace
+    workload: Workload, server: Server, gen: AnyLoadGenerator, args: argparse.Namespace
 ) -> dict[str, Any]:
     """RSS of the ovms_rs server after the first N requests and after the total, concurrency 4."""
     first, total = MEMORY_SMOKE if args.smoke else MEMORY_FULL
@@ -345,13 +359,14 @@ def main(argv: list[str] | None = None) -> int:
         "mode": "smoke" if args.smoke else "full",
         "server_cpu": server_cpu,
         "client_cpu": client_cpu,
+        "client": args.client,
         "concurrency": levels,
         "loadavg_start": os.getloadavg(),
     }
     results: dict[str, Any] = {"meta": meta, "workloads": {}}
     logs = args.out / "logs"
     logs.mkdir(exist_ok=True)
-    gen = LoadGenerator(max(levels), client_cpu)
+    gen = CLIENTS[args.client](max(levels), client_cpu)
     try:
         with tempfile.TemporaryDirectory(prefix="ovms_rs_bench_") as tmp:
             workloads = all_workloads(Path(tmp))

@@ -8,6 +8,10 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+CLIENT_TEXT = {
+    "native": "compiled (benches/loadgen/: Rust, h2 on one thread, one connection per request in flight)",
+    "grpcio": "grpcio's Python client (one process and one channel per request in flight)",
+}
 TARGETS = ("in-process", "ovms_rs", "plain-python", "ovms_rs-grpcio", "grpcio-floor")
 
 
@@ -202,6 +206,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"at end {'/'.join(f'{x:.2f}' for x in meta['loadavg_end'])}",
         f"- Pinning: targets (ovms_rs server, plain-python server, in-process loop) on CPU {meta['server_cpu']}; "
         f"load generator (and this orchestrator) on CPU {meta['client_cpu']}",
+        f"- Load generator: {CLIENT_TEXT.get(meta.get('client', 'grpcio'), meta.get('client'))}",
         "",
         "## Targets",
         "",

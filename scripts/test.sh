@@ -6,10 +6,13 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv-test}
 
-echo "== cargo fmt, clippy, test"
-cargo fmt --check
-cargo clippy --quiet --all-targets -- -D warnings
-cargo test --quiet
+echo "== cargo fmt, clippy, test (the extension and benches/loadgen)"
+cargo fmt --all --check
+cargo clippy --quiet --workspace --all-targets -- -D warnings
+cargo test --quiet --workspace
+# The load benchmark's compiled client (tests/test_bench_smoke.py runs it; built here so its time is not
+# the test's).
+cargo build --release --quiet -p ovms_rs_loadgen
 
 echo "== build the wheel (maturin, abi3, manylinux via zig)"
 rm -rf "$VENV" dist
