@@ -23,8 +23,7 @@ from typing import Any
 import numpy as np
 
 from . import report
-from .loadgen import LoadGenerator
-from .loadgen_native import NativeLoadGenerator
+from .loadgen_native import CLIENTS, AnyLoadGenerator
 from .stats import summarize
 from .targets import InProcessTarget, Server
 from .workloads import Workload, all_workloads, build_tiny_model
@@ -76,13 +75,6 @@ def merge(raws: list[dict[str, Any]]) -> dict[str, Any]:
         "target_cpu_s": sum(r["target_cpu_s"] for r in raws),
         "client_cpu_s": sum(r["client_cpu_s"] for r in raws),
     }
-
-
-AnyLoadGenerator = LoadGenerator | NativeLoadGenerator
-CLIENTS: dict[str, type[AnyLoadGenerator]] = {
-    "native": NativeLoadGenerator,
-    "grpcio": LoadGenerator,
-}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

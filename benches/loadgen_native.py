@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from .loadgen import PREDICT
+from .loadgen import PREDICT, LoadGenerator
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "ovms_rs_loadgen"
@@ -114,3 +114,11 @@ class NativeLoadGenerator:
             self._proc.kill()
             self._proc.wait()
         self._files.cleanup()
+
+
+AnyLoadGenerator = LoadGenerator | NativeLoadGenerator
+# `--client` of benches.load and benches.profile.
+CLIENTS: dict[str, type[AnyLoadGenerator]] = {
+    "native": NativeLoadGenerator,
+    "grpcio": LoadGenerator,
+}

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from .load import choose_cpus
-from .loadgen import LoadGenerator
+from .loadgen_native import CLIENTS, AnyLoadGenerator
 from .targets import Server
 from .workloads import all_workloads, build_tiny_model
 
@@ -46,7 +46,7 @@ def top_functions(collapsed: Path, limit: int = 25) -> str:
 
 
 def perf_profile(
-    pid: int, gen: LoadGenerator, key: str, address: str, args: argparse.Namespace
+    pid: int, gen: AnyLoadGenerator, key: str, address: str, args: argparse.Namespace
 ) -> None:
     """perf record (cpu-clock, all threads of the server) under the same load; writes perf-dso.txt and
     perf-symbols.txt (share of the server's CPU samples)."""
@@ -113,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--server-cpu", type=int, default=None)
     p.add_argument("--client-cpu", type=int, default=None)
     p.add_argument("--no-pin", action="store_true")
+    p.add_argument("--client", choices=CLIENTS, default="native", help="load generator")
     args = p.parse_args(argv)
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(py_spy).exists():
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     args.out.mkdir(parents=True, exist_ok=True)
     server_cpu, client_cpu = choose_cpus(args)
-    gen = LoadGenerator(args.concurrency, client_cpu)
+    gen = CLIENTS[args.client](args.concurrency, client_cpu)
     server = None
     try:
         with tempfile.TemporaryDirectory(prefix="ovms_rs_profile_") as tmp:
