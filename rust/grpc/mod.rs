@@ -7,6 +7,7 @@
 
 mod compression;
 mod framing;
+mod python_thread;
 mod service;
 mod tls;
 
@@ -99,6 +100,7 @@ impl GrpcServer {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .thread_name("grpc")
             .max_blocking_threads(handler_threads.max(1))
+            .on_thread_stop(python_thread::unregister)
             .enable_all()
             .build()
             .map_err(os_error)?;

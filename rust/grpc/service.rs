@@ -120,6 +120,7 @@ async fn handle(
     // interruptible, and the in-flight guard must live until it returns.
     let task = tokio::task::spawn_blocking(move || {
         let _guard = guard;
+        super::python_thread::register();
         match message.decompressed(encoding, limit) {
             Ok(message) => call_handler(&shared, &path, message, deadline),
             Err((status, details)) => error_reply(status, &details),
