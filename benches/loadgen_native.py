@@ -17,9 +17,10 @@ import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Union
 
 from .loadgen import PREDICT, LoadGenerator
+from .targets import reap
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "ovms_rs_loadgen"
@@ -108,15 +109,12 @@ class NativeLoadGenerator:
             self._send("stop")
         except (OSError, ValueError):
             pass
-        try:
-            self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
+        reap(self._proc, timeout=10)
         self._files.cleanup()
 
 
-AnyLoadGenerator = LoadGenerator | NativeLoadGenerator
+# Evaluated at run time, where Python 3.9 has no `X | Y`.
+AnyLoadGenerator = Union[LoadGenerator, NativeLoadGenerator]
 # `--client` of benches.load and benches.profile.
 CLIENTS: dict[str, type[AnyLoadGenerator]] = {
     "native": NativeLoadGenerator,

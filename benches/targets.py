@@ -24,6 +24,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def reap(proc: subprocess.Popen[Any], timeout: float) -> None:
+    """Waits up to `timeout` seconds for a child asked to exit, then kills it."""
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def pinned(cmd: list[str], cpu: int | None) -> list[str]:
     if cpu is None:
         return cmd
@@ -103,11 +112,7 @@ class Server:
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            reap(self.proc, timeout=30)
 
 
 class InProcessTarget:
@@ -148,9 +153,5 @@ class InProcessTarget:
                 self.ask(cmd="exit")
             except (RuntimeError, OSError, ValueError):
                 pass
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            reap(self.proc, timeout=10)
         self._log.close()
