@@ -9,7 +9,8 @@
 //! - wider C: 4 channels at a time over tiles of ~4 KiB, each group gathered into a small stage buffer so
 //!   the fixed-C pass does the shuffling while both sides stay in L1.
 //!
-//! Work over `PARALLEL_BYTES` is cut into row ranges of every batch item and spread over rayon's pool.
+//! Work over `PARALLEL_BYTES` is cut into row ranges of every batch item, shared by the calling thread and
+//! rayon's pool (`parallel::for_each`).
 //! Elements are moved as `[u8; K]` (K = the dtype's itemsize): the transpose never looks at values, so one
 //! kernel per element size covers every dtype (bool, float16, bfloat16-as-uint16 included), and an
 //! alignment of 1 means a slice over an array at any address (e.g. a view over request bytes at an odd
@@ -19,10 +20,10 @@ use numpy::npyffi::{self, npy_intp, PY_ARRAY_API};
 use numpy::{PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use rayon::prelude::*;
 
 use crate::dtype::DType;
 use crate::error::Error;
+use crate::parallel;
 
 /// Below this many bytes a transpose runs on the calling thread: handing work to the pool costs more.
 pub const PARALLEL_BYTES: usize = 1 << 20;
@@ -76,9 +77,9 @@ pub fn nhwc_to_nchw<T: Copy + Send + Sync>(
             tasks.push((piece, planes));
         }
     }
-    tasks
-        .into_par_iter()
-        .for_each(|(piece, mut planes)| deinterleave(piece, &mut planes));
+    parallel::for_each(tasks, |(piece, mut planes)| {
+        deinterleave(piece, &mut planes)
+    });
 }
 
 /// `src` is `[n, c, hw]` (channels first), `dst` becomes `[n, hw, c]` (channels last).
@@ -117,9 +118,7 @@ pub fn nchw_to_nhwc<T: Copy + Send + Sync>(
             tasks.push((planes, piece));
         }
     }
-    tasks
-        .into_par_iter()
-        .for_each(|(planes, piece)| interleave(&planes, piece));
+    parallel::for_each(tasks, |(planes, piece)| interleave(&planes, piece));
 }
 
 /// None: run on this thread. Some(r): give each task `r` rows of one batch item.

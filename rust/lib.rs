@@ -8,6 +8,7 @@ pub mod error;
 pub mod grpc;
 pub mod image;
 pub mod layout;
+pub mod parallel;
 pub mod request_input;
 pub mod response;
 pub mod tensor_proto;
