@@ -1,5 +1,7 @@
 //! Batches: one `[N, H, W, C]` buffer from many encoded images, with OVMS's error order.
 
+use std::sync::{Mutex, PoisonError};
+
 use rayon::prelude::*;
 
 use super::resize::{resize_bilinear, resize_bilinear_swap_rb};
@@ -8,6 +10,7 @@ use super::{
     CHANNELS_MISMATCH, MAX_BATCH_BYTES, RESOLUTION_MISMATCH, STRING_VAL_EMPTY,
 };
 use crate::error::{Error, Result};
+use crate::parallel;
 
 /// The first rule of OVMS's per-image validation that `this` breaks against the batch's first image.
 fn mismatch(first: &ImageInfo, this: &ImageInfo, same_size: bool) -> Option<&'static str> {
@@ -82,30 +85,41 @@ pub fn decode_batch(
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
         .ok_or_else(parsing_failed)?;
     let mut out = vec![0u8; total];
-    let decode_one = |scratch: &mut Vec<u8>, dst: &mut [u8], data: &[u8], probe: &Probe| {
+    let decode_one = |dst: &mut [u8], data: &[u8], probe: &Probe| {
         let info = probe.info;
         if (info.width, info.height) == (width, height) {
             return decode_into(data, probe, dst);
         }
-        scratch.clear();
-        scratch.resize(info.byte_len(), 0);
+        // The decoded image at its own size, before resizing into `dst`.
+        let mut scratch = vec![0; info.byte_len()];
         let (w, h, cn) = (info.width, info.height, info.channels);
-        if decode_unswapped(data, probe, scratch)? {
-            resize_bilinear_swap_rb(scratch, (w, h, cn), dst, (width, height));
+        if decode_unswapped(data, probe, &mut scratch)? {
+            resize_bilinear_swap_rb(&scratch, (w, h, cn), dst, (width, height));
         } else {
-            resize_bilinear(scratch, w, h, cn, dst, width, height);
+            resize_bilinear(&scratch, w, h, cn, dst, width, height);
         }
         Ok(())
     };
-    if let ([data], [probe]) = (images, &probes[..]) {
-        // One image: waking a pool thread would cost more than it saves.
-        decode_one(&mut Vec::new(), &mut out, data, probe)?;
-    } else {
-        out.par_chunks_mut(target.byte_len())
-            .zip(images.par_iter().zip(&probes))
-            .try_for_each_init(Vec::new, |scratch, (dst, (data, probe))| {
-                decode_one(scratch, dst, data, probe)
-            })?;
+    let tasks: Vec<_> = out
+        .chunks_mut(target.byte_len())
+        .zip(images.iter().zip(&probes))
+        .enumerate()
+        .collect();
+    // The lowest failing index wins, as when OVMS decodes one image after another.
+    let first_error: Mutex<Option<(usize, Error)>> = Mutex::new(None);
+    parallel::for_each(tasks, |(i, (dst, (data, probe)))| {
+        if let Err(error) = decode_one(dst, data, probe) {
+            let mut first = first_error.lock().unwrap_or_else(PoisonError::into_inner);
+            if first.as_ref().is_none_or(|(j, _)| i < *j) {
+                *first = Some((i, error));
+            }
+        }
+    });
+    if let Some((_, error)) = first_error
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner)
+    {
+        return Err(error);
     }
     Ok((shape, out))
 }
