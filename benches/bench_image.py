@@ -51,7 +51,7 @@ def test_decode_resize_ten_photos(benchmark: BenchmarkFixture) -> None:
     diff = np.abs(ours.astype(np.int16) - reference.astype(np.int16))
     print(f"\n  vs OpenCV: max abs pixel diff {diff.max()}, mean {diff.mean():.3f}")
     compare(benchmark, lambda: _ours(BLOBS), {"opencv": lambda: _opencv(BLOBS), "pillow": lambda: _pillow(BLOBS)},
-            rounds=10, iterations=3)
+            seconds=4)
 
 
 def test_decode_resize_one_photo(benchmark: BenchmarkFixture) -> None:

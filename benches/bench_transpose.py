@@ -2,9 +2,9 @@
 
 Run: .venv/bin/python -m pytest benches/bench_transpose.py -q -s
 
-Each test benchmarks ours with the `benchmark` fixture and times numpy with the same number of calls,
-half before and half after ours so a drifting machine biases neither side. The ratio (numpy mean / ours
-mean; > 1 means ours is faster) is printed and stored in `benchmark.extra_info`.
+Each test alternates numpy and ours in blocks of calls (benches/compare.py) and prints numpy / ours for
+the means and the medians (> 1 means ours is faster); the ratios are also stored in
+`benchmark.extra_info`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 from ovms_rs._native import transpose_layout
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from benches.compare import mean_seconds
+from benches.compare import compare
 
 # (id, shape, dtype, target layout): the shapes a server sees for 224x224 RGB models.
 CASES = [
@@ -33,11 +33,7 @@ AXES = {"NCHW": (0, 3, 1, 2), "NHWC": (0, 2, 3, 1)}
     ("shape", "dtype", "to"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
 )
 def test_transpose_vs_numpy(
-    benchmark: BenchmarkFixture,
-    capsys: pytest.CaptureFixture[str],
-    shape: tuple[int, ...],
-    dtype: type,
-    to: str,
+    benchmark: BenchmarkFixture, shape: tuple[int, ...], dtype: type, to: str
 ) -> None:
     x = np.random.default_rng(0).integers(0, 255, shape).astype(dtype)
     axes = AXES[to]
@@ -49,21 +45,4 @@ def test_transpose_vs_numpy(
         return transpose_layout(x, to)
 
     np.testing.assert_array_equal(ours(), numpy_way())
-    nbytes = x.nbytes
-    iterations = max(1, min(50, 2_000_000 // nbytes))
-    rounds = 40 if nbytes < 4_000_000 else 16
-
-    mean_seconds(numpy_way, 2, iterations)  # warm up numpy's allocator and code paths too
-    numpy_before = mean_seconds(numpy_way, rounds // 2, iterations)
-    benchmark.pedantic(ours, rounds=rounds, iterations=iterations, warmup_rounds=2)
-    numpy_after = mean_seconds(numpy_way, rounds // 2, iterations)
-
-    numpy_mean = (numpy_before + numpy_after) / 2
-    ours_mean = benchmark.stats.stats.mean
-    ratio = numpy_mean / ours_mean
-    benchmark.extra_info.update(numpy_mean_s=numpy_mean, ours_mean_s=ours_mean, ratio=ratio)
-    with capsys.disabled():
-        print(
-            f"\n{benchmark.name}: numpy {numpy_mean * 1e6:9.1f} us, ours {ours_mean * 1e6:9.1f} us,"
-            f" ratio {ratio:5.2f}x"
-        )
+    compare(benchmark, ours, {"numpy": numpy_way})

@@ -1,5 +1,7 @@
-"""The load benchmark (benches/load.py) in smoke mode: every target and workload runs end to end, with zero
-errors, and writes its report. No speed claims: timings live in the benchmark, not in tests."""
+"""The benchmarks in smoke mode: the load benchmark (benches/load.py) runs every target and workload end to
+end, with zero errors, and writes its report; the micro-benchmarks (benches/bench_*.py) run once with
+timing disabled, which still checks that ours and each baseline agree. No speed claims: timings live in
+the benchmarks, not in tests."""
 
 from __future__ import annotations
 
@@ -42,3 +44,18 @@ def test_load_benchmark_smoke(tmp_path: Path) -> None:
     assert results["workloads"]["c"]["memory"]["errors"] == 0
     report = (tmp_path / "report.md").read_text()
     assert "## Targets" in report and "## (d)" in report
+
+
+@pytest.mark.skipif(not (ROOT / "benches" / "compare.py").exists(), reason="benches/ not in this checkout")
+def test_micro_benchmarks_smoke() -> None:
+    files = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "benches").glob("bench_*.py"))
+    assert len(files) == 3, files
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", *files, "-q", "-p", "no:cacheprovider", "--benchmark-disable"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert " passed" in proc.stdout and "skipped" not in proc.stdout, proc.stdout[-1000:]
