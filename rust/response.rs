@@ -1,5 +1,5 @@
 //! PredictResponse building: numpy outputs -> the serialized reply, with one copy of each output's data
-//! (straight into the reply's `bytes` object).
+//! (straight into the reply's `bytes` object, which is not zeroed first).
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -9,7 +9,7 @@ use numpy::{PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
 use crate::dtype::DType;
 use crate::error::Error;
 use crate::wire::{
-    len_field_size, put_key, put_len_field, put_varint, varint_len, Sink, SliceSink, VARINT,
+    len_field_size, put_key, put_len_field, put_varint, varint_len, RawSink, Sink, VARINT,
 };
 
 /// Replies larger than this are written with the interpreter released.
@@ -128,19 +128,27 @@ pub fn build_predict_response<'py>(
     }
     let spec = model_spec(model_name, version);
     let size = response_size(&views, &spec);
-    PyBytes::new_with(py, size, |buf| {
-        let mut write = || {
-            let mut sink = SliceSink::new(buf);
+    let len = isize::try_from(size).map_err(|_| Error::invalid("Reply too large"))?;
+    // SAFETY: with a NULL source, PyBytes_FromStringAndSize returns a new bytes object of `len`
+    // uninitialised bytes (or NULL with an exception set), visible to no other code until returned; the
+    // sink writes all `size` of them (checked) before that. `PyBytes::new_with` would zero them first.
+    unsafe {
+        let object = pyo3::ffi::PyBytes_FromStringAndSize(std::ptr::null(), len);
+        let bytes = Bound::from_owned_ptr_or_err(py, object)?.cast_into_unchecked::<PyBytes>();
+        let sink = RawSink::new(pyo3::ffi::PyBytes_AsString(object).cast::<u8>(), size);
+        let write = move || {
+            let mut sink = sink;
             write_response(&mut sink, &views, &spec);
-            debug_assert_eq!(sink.written(), size);
+            sink.written()
         };
-        if size > DETACH_BYTES {
-            py.detach(write);
+        let written = if size > DETACH_BYTES {
+            py.detach(write)
         } else {
-            write();
-        }
-        Ok(())
-    })
+            write()
+        };
+        assert_eq!(written, size, "PredictResponse size miscomputed");
+        Ok(bytes)
+    }
 }
 
 #[cfg(test)]

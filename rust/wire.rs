@@ -168,15 +168,23 @@ impl Sink for Vec<u8> {
     }
 }
 
-/// Writes into a buffer sized in advance (the reply `bytes` object), so data is copied exactly once.
-pub struct SliceSink<'a> {
-    buf: &'a mut [u8],
+/// Writes into a buffer sized in advance (a new reply `bytes` object's, not initialised), so data is copied
+/// exactly once and never preceded by zeroing.
+pub struct RawSink {
+    ptr: *mut u8,
+    cap: usize,
     pos: usize,
 }
 
-impl<'a> SliceSink<'a> {
-    pub fn new(buf: &'a mut [u8]) -> Self {
-        SliceSink { buf, pos: 0 }
+// SAFETY: a RawSink is the only writer of its buffer (see `new`), wherever it runs.
+unsafe impl Send for RawSink {}
+
+impl RawSink {
+    /// # Safety
+    /// `ptr` must be valid for writes of `cap` bytes for as long as the sink is used, and nothing else may
+    /// access those bytes meanwhile.
+    pub unsafe fn new(ptr: *mut u8, cap: usize) -> Self {
+        RawSink { ptr, cap, pos: 0 }
     }
 
     pub fn written(&self) -> usize {
@@ -184,10 +192,15 @@ impl<'a> SliceSink<'a> {
     }
 }
 
-impl Sink for SliceSink<'_> {
+impl Sink for RawSink {
     fn put(&mut self, bytes: &[u8]) {
         // The caller computed the exact size; overflowing it is a bug, not a client error.
-        self.buf[self.pos..self.pos + bytes.len()].copy_from_slice(bytes);
+        assert!(bytes.len() <= self.cap - self.pos, "RawSink overflow");
+        // SAFETY: in bounds (checked above) of the buffer `new` was given; `bytes` cannot overlap it,
+        // since nothing else accesses that buffer.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ptr.add(self.pos), bytes.len());
+        }
         self.pos += bytes.len();
     }
 }
