@@ -26,6 +26,10 @@ ls dist
 echo "== install the wheel and the test dependencies"
 "$VENV/bin/pip" install --quiet "$(ls dist/ovms_rs-*.whl)[test]"
 (cd /tmp && "$OLDPWD/$VENV/bin/python" -c "import ovms_rs, ovms_rs._native as n; print('testing', ovms_rs.__file__)")
+# TF Serving's own Python stubs, as a client (tests/test_third_party_clients.py). Not a [test] extra: it
+# brings all of tensorflow (~2 GB installed, ~1 min); here the test fails rather than skips without it.
+"$VENV/bin/pip" install --quiet tensorflow-serving-api
+export OVMS_RS_REQUIRE_TFS_API=1
 
 echo "== lint and types (ruff, mypy --strict, stubtest of the extension against _native.pyi)"
 "$VENV/bin/pip" install --quiet ruff mypy
