@@ -107,9 +107,13 @@ pub fn decode_batch(
         .collect();
     // The lowest failing index wins, as when OVMS decodes one image after another.
     let first_error: Mutex<Option<(usize, Error)>> = Mutex::new(None);
+    let first = || first_error.lock().unwrap_or_else(PoisonError::into_inner);
     parallel::for_each(tasks, |(i, (dst, (data, probe)))| {
+        if first().as_ref().is_some_and(|(j, _)| *j < i) {
+            return; // an earlier image already failed the request
+        }
         if let Err(error) = decode_one(dst, data, probe) {
-            let mut first = first_error.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut first = first();
             if first.as_ref().is_none_or(|(j, _)| i < *j) {
                 *first = Some((i, error));
             }
