@@ -34,13 +34,20 @@ def build() -> Path:
         raise RuntimeError(
             "cargo not found: the compiled load generator needs Rust (or run with --client grpcio)"
         )
-    subprocess.run(
-        [cargo, "build", "--release", "--quiet", "-p", PACKAGE],
+    # Cargo names the binary it built (wherever a cargo config or CARGO_TARGET_DIR puts it).
+    built = subprocess.run(
+        [cargo, "build", "--release", "--quiet", "-p", PACKAGE, "--message-format=json-render-diagnostics"],
         cwd=ROOT,
         check=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
-    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
-    return target / "release" / BINARY
+    for line in built.stdout.splitlines():
+        message = json.loads(line)
+        if message.get("reason") == "compiler-artifact" and message.get("executable"):
+            if message["target"]["name"] == BINARY:
+                return Path(message["executable"])
+    raise RuntimeError(f"cargo built {PACKAGE} but did not name the {BINARY} executable")
 
 
 class NativeLoadGenerator:
