@@ -1,8 +1,7 @@
 //! Batches: one `[N, H, W, C]` buffer from many encoded images, with OVMS's error order.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
-
-use rayon::prelude::*;
 
 use super::resize::{resize_bilinear, resize_bilinear_swap_rb};
 use super::{
@@ -59,13 +58,19 @@ pub fn decode_batch(
         probes.push(probe);
         if let Some(message) = broken {
             // OVMS decodes images one at a time: an earlier (or this) image that fails to decode wins.
-            let decodes = images.par_iter().zip(&probes).all(|(data, probe)| {
-                decode_into(data, probe, &mut vec![0; probe.info.byte_len()]).is_ok()
+            let failed = AtomicBool::new(false);
+            let decoded: Vec<_> = images.iter().zip(&probes).collect();
+            parallel::for_each(decoded, |(data, probe)| {
+                if !failed.load(Ordering::Relaxed)
+                    && decode_into(data, probe, &mut vec![0; probe.info.byte_len()]).is_err()
+                {
+                    failed.store(true, Ordering::Relaxed);
+                }
             });
-            return Err(if decodes {
-                Error::invalid(message)
-            } else {
+            return Err(if failed.into_inner() {
                 parsing_failed()
+            } else {
+                Error::invalid(message)
             });
         }
     }
