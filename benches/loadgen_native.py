@@ -36,7 +36,10 @@ def build() -> Path:
         )
     # Cargo names the binary it built (wherever a cargo config or CARGO_TARGET_DIR puts it).
     built = subprocess.run(
-        [cargo, "build", "--release", "--quiet", "-p", PACKAGE, "--message-format=json-render-diagnostics"],
+        [
+            cargo, "build", "--release", "--quiet", "-p", PACKAGE,
+            "--message-format=json-render-diagnostics",
+        ],
         cwd=ROOT,
         check=True,
         stdout=subprocess.PIPE,
