@@ -88,6 +88,27 @@ impl DType {
         }
     }
 
+    /// OVMS's precision name (as error messages spell it).
+    pub fn precision(self) -> &'static str {
+        use DType::*;
+        match self {
+            Float => "FP32",
+            Double => "FP64",
+            Int32 => "I32",
+            UInt8 => "U8",
+            Int16 => "I16",
+            Int8 => "I8",
+            String => "STRING",
+            Int64 => "I64",
+            Bool => "BOOL",
+            BFloat16 => "BF16",
+            UInt16 => "U16",
+            Half => "FP16",
+            UInt32 => "U32",
+            UInt64 => "U64",
+        }
+    }
+
     pub fn val_field(self) -> ValField {
         use DType::*;
         match self {

@@ -14,6 +14,14 @@ create_exception!(
     "A request the server rejects with INVALID_ARGUMENT; str(exc) is OVMS's details string."
 );
 
+create_exception!(
+    _native,
+    JsonError,
+    PyValueError,
+    "A REST body the server refuses: args are (kind, detail); `ovms_rs.errors` has each kind's \
+     status and message."
+);
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Error {
     /// The request bytes are not a valid protobuf message of the expected type.

@@ -7,10 +7,14 @@ pub mod dtype;
 pub mod error;
 pub mod grpc;
 pub mod image;
+pub mod json;
 pub mod layout;
 pub mod parallel;
+pub mod py_buffer;
 pub mod request_input;
 pub mod response;
+pub mod rest;
+pub mod runtime;
 pub mod tensor_proto;
 pub mod wire;
 
@@ -25,6 +29,10 @@ mod _native {
     #[pymodule_export]
     use crate::image::decode_images;
     #[pymodule_export]
+    use crate::json::py::build_json_predict_response;
+    #[pymodule_export]
+    use crate::json::py::parse_json_predict;
+    #[pymodule_export]
     use crate::layout::transpose_layout;
     #[pymodule_export]
     use crate::request_input::parse_predict_request;
@@ -32,6 +40,8 @@ mod _native {
     use crate::request_input::RequestInput;
     #[pymodule_export]
     use crate::response::build_predict_response;
+    #[pymodule_export]
+    use crate::rest::RestServer;
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -39,6 +49,7 @@ mod _native {
             "InvalidInput",
             m.py().get_type::<crate::error::InvalidInput>(),
         )?;
+        m.add("JsonError", m.py().get_type::<crate::error::JsonError>())?;
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
         Ok(())
     }

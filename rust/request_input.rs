@@ -37,6 +37,40 @@ pub struct RequestInput {
     error: Option<String>,
 }
 
+impl RequestInput {
+    /// An input made by another parser (the REST JSON codec); its content always matches its shape.
+    pub(crate) fn new(
+        dtype: u64,
+        shape: Py<PyTuple>,
+        array: Option<Py<PyAny>>,
+        strings: Option<Py<PyList>>,
+    ) -> Self {
+        RequestInput {
+            dtype,
+            shape,
+            array,
+            strings,
+            error: None,
+        }
+    }
+}
+
+/// The bytes of a request body given as `bytes` or as the transport's `bytearray`.
+pub(crate) fn request_buffer<'a>(request: &'a Bound<'_, PyAny>) -> PyResult<&'a [u8]> {
+    if let Ok(bytes) = request.cast::<PyBytes>() {
+        Ok(bytes.as_bytes())
+    } else if let Ok(array) = request.cast::<PyByteArray>() {
+        // SAFETY: the transport's bytearray belongs to one request, which nothing else references:
+        // it is not resized or written while the slice is read (numpy.frombuffer, where used, holds a
+        // buffer export, which also forbids resizing).
+        Ok(unsafe { array.as_bytes() })
+    } else {
+        Err(pyo3::exceptions::PyTypeError::new_err(
+            "request must be bytes or bytearray",
+        ))
+    }
+}
+
 fn numpy(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
     static NUMPY: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
     Ok(NUMPY
@@ -93,17 +127,7 @@ pub fn parse_predict_request<'py>(
     py: Python<'py>,
     request: &Bound<'py, PyAny>,
 ) -> PyResult<(String, i64, Bound<'py, PyDict>, Vec<String>)> {
-    let buf: &[u8] = if let Ok(bytes) = request.cast::<PyBytes>() {
-        bytes.as_bytes()
-    } else if let Ok(array) = request.cast::<PyByteArray>() {
-        // SAFETY: the slice is only read during this call, and nothing here resizes or writes the
-        // bytearray (numpy.frombuffer holds a buffer export, which also forbids resizing).
-        unsafe { array.as_bytes() }
-    } else {
-        return Err(pyo3::exceptions::PyTypeError::new_err(
-            "request must be bytes or bytearray",
-        ));
-    };
+    let buf = request_buffer(request)?;
     let req = parse_request(buf)?;
     let inputs = PyDict::new(py);
     for (name, tensor) in &req.inputs {

@@ -16,11 +16,46 @@ use crate::wire::{
 const DETACH_BYTES: usize = 256 * 1024;
 
 /// An output ready to be written: everything but the data is small and owned.
-struct Output<'a> {
-    name: String,
-    dtype: DType,
-    shape: Vec<usize>,
-    data: &'a [u8],
+pub(crate) struct Output<'a> {
+    pub name: String,
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+    pub data: &'a [u8],
+}
+
+/// Raw views of numpy outputs (C-contiguous numeric arrays), valid while `outputs` lives.
+pub(crate) fn output_views<'a, 'py>(
+    outputs: &'a [(String, Bound<'py, PyUntypedArray>)],
+) -> PyResult<Vec<Output<'a>>> {
+    let mut views = Vec::with_capacity(outputs.len());
+    for (name, array) in outputs {
+        let descr = array.dtype();
+        let dtype = DType::from_numpy(descr.kind(), descr.itemsize()).ok_or_else(|| {
+            Error::invalid(format!("Unsupported output precision for output {name}"))
+        })?;
+        if !array.is_c_contiguous() {
+            return Err(Error::invalid(format!("Output {name} is not C-contiguous")).into());
+        }
+        let nbytes = array.len() * descr.itemsize();
+        // SAFETY: the array is C-contiguous with `len * itemsize` bytes at `data`, and `outputs` keeps it
+        // alive (and its buffer unmoved) for as long as the views are used. u8 has no alignment
+        // requirement.
+        let data = unsafe {
+            let ptr = (*array.as_array_ptr()).fields.data as *const u8;
+            if nbytes == 0 {
+                &[][..]
+            } else {
+                std::slice::from_raw_parts(ptr, nbytes)
+            }
+        };
+        views.push(Output {
+            name: name.clone(),
+            dtype,
+            shape: array.shape().to_vec(),
+            data,
+        });
+    }
+    Ok(views)
 }
 
 fn shape_size(shape: &[usize]) -> usize {
@@ -99,33 +134,7 @@ pub fn build_predict_response<'py>(
     version: i64,
     outputs: Vec<(String, Bound<'py, PyUntypedArray>)>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let mut views = Vec::with_capacity(outputs.len());
-    for (name, array) in &outputs {
-        let descr = array.dtype();
-        let dtype = DType::from_numpy(descr.kind(), descr.itemsize()).ok_or_else(|| {
-            Error::invalid(format!("Unsupported output precision for output {name}"))
-        })?;
-        if !array.is_c_contiguous() {
-            return Err(Error::invalid(format!("Output {name} is not C-contiguous")).into());
-        }
-        let nbytes = array.len() * descr.itemsize();
-        // SAFETY: the array is C-contiguous with `len * itemsize` bytes at `data`, and `outputs` keeps it
-        // alive (and its buffer unmoved) for the whole call. u8 has no alignment requirement.
-        let data = unsafe {
-            let ptr = (*array.as_array_ptr()).fields.data as *const u8;
-            if nbytes == 0 {
-                &[][..]
-            } else {
-                std::slice::from_raw_parts(ptr, nbytes)
-            }
-        };
-        views.push(Output {
-            name: name.clone(),
-            dtype,
-            shape: array.shape().to_vec(),
-            data,
-        });
-    }
+    let views = output_views(&outputs)?;
     let spec = model_spec(model_name, version);
     let size = response_size(&views, &spec);
     let len = isize::try_from(size).map_err(|_| Error::invalid("Reply too large"))?;

@@ -61,15 +61,18 @@ class ServerProcess:
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )
         self.channel = self.connect()
+        # The gRPC port is bound once the models are loaded, so it accepting a connection means ready.
+        # (Not grpc.channel_ready_future: its connectivity-polling thread outlives the future and raises
+        # when the channel is closed soon after, which pytest reports as an unhandled thread exception.)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}: {self.log()}")
             try:
-                grpc.channel_ready_future(self.channel).result(timeout=0.5)
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
                 return self
-            except grpc.FutureTimeoutError:
-                continue
+            except OSError:
+                time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"server did not start in {timeout}s: {self.log()}")
 

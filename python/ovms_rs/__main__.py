@@ -28,11 +28,15 @@ _LOG_LEVELS = {
 def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("serve", help="serve models over the TensorFlow Serving gRPC API")
     p.add_argument("--port", type=int, default=9000, help="gRPC port (default 9000)")
-    p.add_argument("--rest_port", type=int, default=0, help="REST port (0 = off)")
+    p.add_argument(
+        "--rest_port", type=int, default=0, help="REST API port (TF Serving's REST API; 0 = off)"
+    )
     p.add_argument(
         "--grpc_bind_address", default="0.0.0.0", help="gRPC bind address (default 0.0.0.0)"
     )
-    p.add_argument("--rest_bind_address", default="0.0.0.0")
+    p.add_argument(
+        "--rest_bind_address", default="0.0.0.0", help="REST bind address (default 0.0.0.0)"
+    )
     p.add_argument("--model_name", help="name of the served model")
     p.add_argument("--model_path", help="model repository: <path>/<version>/<model file>")
     p.add_argument(
@@ -122,6 +126,10 @@ def parse_server_config(args: argparse.Namespace) -> ServerConfig:
         models = (_cli_model(args, DEMO_MODEL_NAME, demo_dir() / DEMO_MODEL_NAME),)
     if not 0 < args.port < 65536:
         raise ConfigError(f"port number out of range: {args.port}")
+    if not 0 <= args.rest_port < 65536:
+        raise ConfigError(f"rest_port number out of range: {args.rest_port}")
+    if args.rest_port and args.rest_port == args.port:
+        raise ConfigError("port and rest_port cannot have the same values")
     if bool(args.grpc_tls_cert) != bool(args.grpc_tls_key):
         raise ConfigError("--grpc_tls_cert and --grpc_tls_key go together")
     if args.grpc_tls_client_ca and not args.grpc_tls_cert:
@@ -132,6 +140,7 @@ def parse_server_config(args: argparse.Namespace) -> ServerConfig:
         port=args.port,
         rest_port=args.rest_port,
         grpc_bind_address=args.grpc_bind_address,
+        rest_bind_address=args.rest_bind_address,
         models=models,
         config_path=config_path,
         file_system_poll_wait_seconds=args.file_system_poll_wait_seconds,

@@ -9,10 +9,14 @@ import numpy.typing as npt
 __all__ = [
     "GrpcServer",
     "InvalidInput",
+    "JsonError",
     "RequestInput",
+    "RestServer",
     "__version__",
+    "build_json_predict_response",
     "build_predict_response",
     "decode_images",
+    "parse_json_predict",
     "parse_predict_request",
     "transpose_layout",
 ]
@@ -21,6 +25,32 @@ __version__: str
 
 class InvalidInput(ValueError):
     """A request the server rejects with INVALID_ARGUMENT; str(exc) is OVMS's details string."""
+
+class JsonError(ValueError):
+    """A REST body the server refuses: args are (kind, detail); `ovms_rs.errors` has each kind's \
+    status and message."""
+
+@final
+class RestServer:
+    """A bound REST server (HTTP/1.1 and h2c in Rust); `handler(kind, name, version, label, body,
+    timeout)` serves every request that needs the models and returns (HTTP status, reply bytes).
+    Health probes are answered from `set_ready`."""
+
+    def __new__(
+        cls,
+        handler: Callable[[str, str, int, str | None, bytearray, float | None], tuple[int, bytes]],
+        host: str,
+        port: int,
+        *,
+        max_body_bytes: int,
+        max_concurrent: int,
+        handler_threads: int,
+    ) -> RestServer: ...
+    @property
+    def port(self) -> int: ...
+    def set_ready(self, ready: bool) -> None: ...
+    def start(self) -> None: ...
+    def stop(self, grace: float) -> bool: ...
 
 @final
 class GrpcServer:
@@ -72,3 +102,9 @@ def transpose_layout(array: npt.NDArray[Any], to: str) -> npt.NDArray[Any]: ...
 def decode_images(
     images: list[bytes], height: int | None = None, width: int | None = None
 ) -> npt.NDArray[np.uint8]: ...
+def parse_json_predict(
+    body: bytes | bytearray, inputs: list[tuple[str, int]]
+) -> tuple[str, dict[str, RequestInput]]: ...
+def build_json_predict_response(
+    format: str, outputs: list[tuple[str, npt.NDArray[Any]]]
+) -> bytes: ...

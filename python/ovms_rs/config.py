@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, ConfigJsonError
 from .models.policy import VersionPolicy
 from .models.shapes import (
     LayoutRequest,
@@ -133,7 +133,7 @@ def load_config_file(path: Path) -> list[ModelConfig]:
     except OSError as e:
         raise ConfigError(f"Unable to read config file: {path}: {e.strerror}") from None
     except json.JSONDecodeError as e:
-        raise ConfigError(f"Config file is not valid JSON: {path}: {e}") from None
+        raise ConfigJsonError(f"Config file is not valid JSON: {path}: {e}") from None
     if not isinstance(doc, dict):
         raise ConfigError(f"Config file must hold a JSON object: {path}")
     unknown = set(doc) - _TOP_KEYS
@@ -187,6 +187,7 @@ class ServerConfig:
     port: int = 9000
     rest_port: int = 0
     grpc_bind_address: str = "0.0.0.0"
+    rest_bind_address: str = "0.0.0.0"
     models: tuple[ModelConfig, ...] = ()
     config_path: Path | None = None
     file_system_poll_wait_seconds: float = 1.0

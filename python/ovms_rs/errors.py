@@ -1,21 +1,42 @@
-"""Domain errors: each carries the gRPC status code and OVMS's details string.
+"""The one catalogue of what the server refuses: each case is (gRPC code, HTTP status, OVMS message).
 
-Everything the server rejects is raised as a `ServingError`; `ovms_rs.server.errors.abort_with` is the one
-place that turns it into a gRPC status for every servicer.
+Everything the server rejects is raised as a `ServingError`; `ovms_rs.server.errors.status_of` is the one
+place that turns it into a gRPC status or a REST `{"error"}` reply, for every method and transport. The
+HTTP status follows OVMS's REST mapping (`http_server.cpp`) from the gRPC code, unless a case says
+otherwise.
 """
 
 from __future__ import annotations
 
 import grpc
 
+# OVMS's REST status for each gRPC code it answers with (src/http_server.cpp; NOT_LOADED_YET, which
+# is UNAVAILABLE on gRPC here, is 404 there too). Anything else is 500.
+HTTP_STATUS_BY_CODE = {
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.UNAVAILABLE: 404,
+    grpc.StatusCode.FAILED_PRECONDITION: 412,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 503,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+    grpc.StatusCode.UNIMPLEMENTED: 501,
+}
+
 
 class ServingError(Exception):
-    """A request the server answers with a non-OK gRPC status."""
+    """A request the server answers with a non-OK gRPC status (and, on REST, an HTTP error)."""
 
-    def __init__(self, code: grpc.StatusCode, message: str, detail: str | None = None) -> None:
+    def __init__(
+        self,
+        code: grpc.StatusCode,
+        message: str,
+        detail: str | None = None,
+        http_status: int | None = None,
+    ) -> None:
         # OVMS formats details as "<base message> - <detail>" where there is a detail.
         self.code = code
         self.message = message if detail is None else f"{message} - {detail}"
+        self.http_status = http_status or HTTP_STATUS_BY_CODE.get(code, 500)
         super().__init__(self.message)
 
 
@@ -38,6 +59,68 @@ INVALID_BATCH_SIZE = "Invalid input batch size"
 INVALID_SHAPE = "Invalid input shape"
 INVALID_OUTPUT_FILTER = "Invalid output name in output_filter"
 RESHAPE_FAILED = "Model could not be reshaped with requested shape"
+INTERNAL_ERROR = "Internal server error"
+
+# What the REST transport (rust/rest/) answers without Python; tests/rest checks Rust's copies.
+REST_INVALID_URL = "Invalid request URL"
+REST_UNSUPPORTED_METHOD = "Unsupported method"
+PATH_INVALID = "The provided base path is invalid or doesn't exists"
+SERVER_NOT_READY = "Server is not ready"
+REST_BODY_TOO_LARGE = "Request body is larger than the server accepts"
+REST_TOO_MANY_REQUESTS = "Too many requests in flight"
+REST_NOT_FOUND = "Requested REST resource not found"
+REST_RESPONSE_TO_JSON = "Response parsing to JSON error"
+
+# REST predict bodies the JSON codec refuses: the kind Rust reports (`_native.JsonError`) -> (HTTP
+# status, OVMS message). All are INVALID_ARGUMENT. OVMS answers malformed JSON with 412; a client's
+# syntax error is a 400 here (README, "Deliberate differences").
+JSON_ERRORS: dict[str, tuple[int, str]] = {
+    "JSON_INVALID": (400, "The file is not valid json"),
+    "REST_BODY_IS_NOT_AN_OBJECT": (400, "Request body should be JSON object"),
+    "REST_PREDICT_UNKNOWN_ORDER": (
+        400,
+        "Invalid JSON structure. Could not detect row or column format",
+    ),
+    "REST_INSTANCES_NOT_AN_ARRAY": (
+        400,
+        "Invalid JSON structure. Nonamed instance is not an array.",
+    ),
+    "REST_NAMED_INSTANCE_NOT_AN_OBJECT": (
+        400,
+        "Invalid JSON structure. One of named instances is not a JSON object.",
+    ),
+    "REST_NO_INSTANCES_FOUND": (400, "Invalid JSON structure. Missing instances in row format"),
+    "REST_INSTANCES_NOT_NAMED_OR_NONAMED": (
+        400,
+        "Could not detect neither named or nonamed format",
+    ),
+    "REST_COULD_NOT_PARSE_INSTANCE": (
+        400,
+        "Could not parse instance content. Not valid ndarray detected",
+    ),
+    "REST_INSTANCES_BATCH_SIZE_DIFFER": (
+        400,
+        "Invalid JSON structure. Request inputs have different batch sizes",
+    ),
+    "REST_INPUTS_NOT_AN_OBJECT": (
+        400,
+        "Invalid JSON structure. One of inputs is not a JSON object.",
+    ),
+    "REST_NO_INPUTS_FOUND": (400, "Invalid JSON structure. Missing inputs in column format"),
+    "REST_COULD_NOT_PARSE_INPUT": (
+        400,
+        "Could not parse input content. Not valid ndarray detected",
+    ),
+    "REST_UNNAMED_NEEDS_ONE_INPUT": (400, "Inputs inside buffer does not match expected format."),
+    "REST_PROTO_TO_STRING_ERROR": (500, REST_RESPONSE_TO_JSON),
+}
+
+
+def json_error(kind: str, detail: str | None) -> ServingError:
+    """The catalogue entry for a `_native.JsonError`."""
+    http_status, message = JSON_ERRORS[kind]
+    code = grpc.StatusCode.INVALID_ARGUMENT if http_status < 500 else grpc.StatusCode.INTERNAL
+    return ServingError(code, message, detail, http_status)
 
 
 def model_name_missing() -> ServingError:
@@ -58,3 +141,7 @@ def model_version_not_loaded_yet() -> ServingError:
 
 class ConfigError(Exception):
     """The server cannot start (or reload) with the configuration it was given; str() is for the user."""
+
+
+class ConfigJsonError(ConfigError):
+    """The config file is not JSON at all (OVMS: JSON_INVALID, HTTP 412 on reload)."""

@@ -1,4 +1,5 @@
-"""Starting the server: load the models, open the gRPC port, poll the repository, stop cleanly."""
+"""Starting the server: open the REST port (health answers 503 meanwhile), load the models, open the gRPC
+port, poll the repository; on SIGTERM turn not-ready, drain and stop."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from .config import ServerConfig
 from .malloc_tuning import keep_freed_buffers
 from .models.poller import ConfigApplier, Poller
 from .models.registry import ModelRegistry
-from .server.grpc_server import build_server
+from .server.grpc_server import DEFAULT_THREADS, build_server
+from .server.health import Readiness
+from .server.rest_server import RestServer
 
 log = logging.getLogger(__name__)
 
@@ -25,25 +28,43 @@ def serve(config: ServerConfig) -> None:
     keep_freed_buffers()
     registry = ModelRegistry(max_queue=config.max_queue_size)
     applier = ConfigApplier(registry, config.config_path)
-    if config.config_path is not None:
-        applier.reload_config()  # a bad file stops start-up; one bad model in it is skipped
-    else:
-        for model_config in config.models:
-            registry.serve_model(model_config)  # a bad CLI model stops start-up
-    server = build_server(config, registry, applier.reload_config)
+    readiness = Readiness(registry)
+
+    def reload_all() -> bool:
+        changed = applier.reload_all()
+        readiness.update()
+        return changed
+
+    rest = None
+    if config.rest_port:
+        # Before the models load, as OVMS does: probes see 503 until they are AVAILABLE.
+        threads = config.grpc_threads or DEFAULT_THREADS
+        rest = RestServer(config, registry, reload_all, threads)
+        readiness.subscribe(rest.set_ready)
+        rest.start()
+        log.info("Started REST server on %s:%d", config.rest_bind_address, rest.port)
+    try:
+        if config.config_path is not None:
+            applier.reload_config()  # a bad file stops start-up; one bad model in it is skipped
+        else:
+            for model_config in config.models:
+                registry.serve_model(model_config)  # a bad CLI model stops start-up
+        server = build_server(config, registry, applier.reload_config, readiness)
+    except BaseException:
+        if rest is not None:
+            rest.stop(0)
+        raise
     server.start()
     log.info("Started gRPC server on %s:%d", config.grpc_bind_address, server.port)
-    if config.rest_port:
-        log.warning(
-            "REST API is not served by ovms_rs yet; --rest_port %d ignored", config.rest_port
-        )
-    poller = Poller(applier, config.file_system_poll_wait_seconds)
+    readiness.update()
+    poller = Poller(applier, config.file_system_poll_wait_seconds, readiness.update)
     poller.start()
 
     stop = threading.Event()
 
     def on_signal(signum: int, frame: types.FrameType | None) -> None:
         log.info("Received signal %d, shutting down", signum)
+        readiness.drain()
         stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)
@@ -51,6 +72,8 @@ def serve(config: ServerConfig) -> None:
     stop.wait()
     poller.stop()
     server.stop(SHUTDOWN_GRACE_SECONDS)
+    if rest is not None:
+        rest.stop(SHUTDOWN_GRACE_SECONDS)
     log.info("Server stopped")
     # Requests still queued after the grace period are abandoned with the process: handler threads are
     # not daemons, and a normal interpreter exit would wait for all of them.

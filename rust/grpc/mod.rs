@@ -7,12 +7,12 @@
 
 mod compression;
 mod framing;
-mod python_thread;
+pub(crate) mod python_thread;
 mod service;
 mod tls;
 
 use std::net::{TcpListener, ToSocketAddrs};
-use std::sync::{mpsc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
@@ -46,7 +46,7 @@ enum State {
 /// A bound gRPC server: `start()` begins serving, `stop(grace)` drains in-flight calls.
 #[pyclass(frozen, module = "ovms_rs._native")]
 pub struct GrpcServer {
-    runtime: Mutex<Option<Runtime>>,
+    runtime: Mutex<Option<Arc<Runtime>>>,
     state: Mutex<State>,
     port: u16,
 }
@@ -97,13 +97,7 @@ impl GrpcServer {
         let listener = TcpListener::bind(&addrs[..]).map_err(os_error)?;
         listener.set_nonblocking(true).map_err(os_error)?;
         let port = listener.local_addr().map_err(os_error)?.port();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .thread_name("grpc")
-            .max_blocking_threads(handler_threads.max(1))
-            .on_thread_stop(python_thread::unregister)
-            .enable_all()
-            .build()
-            .map_err(os_error)?;
+        let runtime = crate::runtime::shared(handler_threads).map_err(os_error)?;
         let service = PythonService::new(
             handler,
             Limits {
@@ -169,7 +163,7 @@ impl GrpcServer {
             State::Bound(..) | State::Stopped => true,
         };
         if let Some(runtime) = self.runtime.lock().unwrap().take() {
-            runtime.shutdown_background();
+            crate::runtime::release(runtime);
         }
         drained
     }

@@ -17,15 +17,14 @@ use bytes::{Buf, Bytes};
 use http::{Request, Response};
 use http_body_util::BodyExt;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes};
+use pyo3::types::PyBytes;
 
 use super::compression::{decompress, request_encoding, Encoding};
+use crate::py_buffer::bytearray_from_chunks;
+
 use super::framing::{
     code, error_reply, ok_reply, parse_prefix, parse_timeout, ReplyBody, PREFIX_LEN,
 };
-
-/// Requests larger than this are copied into Python with the interpreter released.
-const DETACH_BYTES: usize = 256 * 1024;
 
 /// A gRPC status to answer with instead of calling the handler.
 type Refusal = (i32, String);
@@ -224,7 +223,7 @@ fn call_handler(
         },
     };
     Python::attach(|py| {
-        let request = request_bytes(py, message)?;
+        let request = bytearray_from_chunks(py, &message.chunks, message.len)?;
         let result = shared.handler.bind(py).call1((path, request, timeout))?;
         let (status, details, reply): (i32, String, Option<Bound<'_, PyBytes>>) =
             result.extract()?;
@@ -248,45 +247,4 @@ fn call_handler(
         Python::attach(|py| err.print(py));
         error_reply(code::INTERNAL, "Internal server error")
     })
-}
-
-/// The request as a Python `bytearray` that belongs to this request alone (so the model may read its
-/// tensors in place rather than copy them): one copy from the HTTP/2 chunks, into memory that is not
-/// zeroed first (`PyByteArray::new_with` would memset the whole request per call).
-fn request_bytes(py: Python<'_>, message: Message) -> PyResult<Bound<'_, PyByteArray>> {
-    let len = isize::try_from(message.len).expect("a message length fits in isize");
-    // SAFETY: with a NULL source, PyByteArray_FromStringAndSize returns a new bytearray of `len`
-    // uninitialised bytes (or NULL with an exception set); nothing reads them before `gather` has
-    // written all `len` of them (the chunks add up to exactly `len`, checked by `read_message`).
-    unsafe {
-        let object = pyo3::ffi::PyByteArray_FromStringAndSize(std::ptr::null(), len);
-        let bytes = Bound::from_owned_ptr_or_err(py, object)?.cast_into_unchecked::<PyByteArray>();
-        let out = SendPtr(pyo3::ffi::PyByteArray_AsString(object).cast::<u8>());
-        let chunks = &message.chunks;
-        if message.len > DETACH_BYTES {
-            py.detach(move || gather(chunks, out));
-        } else {
-            gather(chunks, out);
-        }
-        Ok(bytes)
-    }
-}
-
-/// The start of a `bytes` object's buffer, written from a thread without the interpreter.
-#[derive(Clone, Copy)]
-struct SendPtr(*mut u8);
-// SAFETY: the buffer is only written by the one thread that `gather` runs on, while the owning bytes
-// object is alive and not yet visible to any other code.
-unsafe impl Send for SendPtr {}
-
-/// Copies the chunks back to back to `out`.
-///
-/// # Safety
-/// `out` must be valid for writes of the chunks' total length.
-unsafe fn gather(chunks: &[Bytes], out: SendPtr) {
-    let mut at = 0;
-    for chunk in chunks {
-        std::ptr::copy_nonoverlapping(chunk.as_ptr(), out.0.add(at), chunk.len());
-        at += chunk.len();
-    }
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from ..config import ModelConfig, load_config_file
@@ -45,6 +46,23 @@ class ConfigApplier:
             self._last_text = text
             self.apply(models)
 
+    def reload_all(self) -> bool:
+        """REST `/v1/config/reload`: the config file (if served from one), then every model's versions;
+        True if anything changed. ConfigError when the file is rejected (nothing changes then)."""
+        before = self._snapshot()
+        self.reload_config()
+        for model in self.registry.models():
+            self.registry.sync_model(model)
+        return self._snapshot() != before
+
+    def _snapshot(self) -> set[tuple[str, int, int]]:
+        """Every version object the registry holds and its state (a reloaded version is a new object)."""
+        return {
+            (model.name, id(mv), int(mv.state))
+            for model in self.registry.models()
+            for mv in model.sorted_versions()
+        }
+
     def poll_once(self) -> None:
         if self.config_path is not None:
             text: str | None
@@ -71,11 +89,14 @@ def _read(path: Path) -> str:
 
 
 class Poller:
-    """Runs ConfigApplier.poll_once every `interval` seconds on a daemon thread."""
+    """Runs ConfigApplier.poll_once every `interval` seconds on a daemon thread, then `after_poll()`."""
 
-    def __init__(self, applier: ConfigApplier, interval: float) -> None:
+    def __init__(
+        self, applier: ConfigApplier, interval: float, after_poll: Callable[[], None] = lambda: None
+    ) -> None:
         self.applier = applier
         self.interval = interval
+        self.after_poll = after_poll
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="repository-poller", daemon=True)
 
@@ -90,5 +111,6 @@ class Poller:
         while not self._stop.wait(self.interval):
             try:
                 self.applier.poll_once()
+                self.after_poll()
             except Exception:  # the poller must survive anything the file system does
                 log.exception("Repository poll failed")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import logging
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +30,9 @@ from .shapes import AUTO
 from .tensor_spec import Dim, TensorSpec, precision_of
 
 log = logging.getLogger(__name__)
+
+# Turns a request's outputs [(name, array)] into the reply bytes.
+Encode = Callable[[list[tuple[str, np.ndarray[Any, Any]]]], bytes]
 
 # OVMS waits this long for a LOADING version before answering UNAVAILABLE.
 LOADING_WAIT_SECONDS = 10.0
@@ -274,9 +277,12 @@ class ModelVersion:
         arrays: Mapping[int, np.ndarray[Any, Any]],
         output_filter: list[str],
         timeout: float | None = None,
+        encode: Encode | None = None,
     ) -> bytes:
-        """Runs one inference (interpreter released inside OpenVINO) and returns PredictResponse bytes.
-        Call between acquire() and release(). `timeout`: seconds left of the client's deadline."""
+        """Runs one inference (interpreter released inside OpenVINO) and returns the reply: PredictResponse
+        bytes, or what `encode(outputs)` makes of the outputs (REST's JSON). The outputs are views of the
+        infer request's buffers, valid only inside `encode`. Call between acquire() and release().
+        `timeout`: seconds left of the client's deadline."""
         active = self._active
         assert active is not None, "infer() on a version that is not serving"
         ports = active.output_ports
@@ -292,6 +298,8 @@ class ModelVersion:
                 )
             request.infer()
             outputs = [(name, request.get_output_tensor(port).data) for name, port in ports]
+            if encode is not None:
+                return encode(outputs)
             return _native.build_predict_response(self.model_name, self.version, outputs)
         finally:
             active.pool.put(request)

@@ -20,6 +20,7 @@ from .. import _native
 from ..config import ServerConfig
 from ..errors import ConfigError
 from ..models.registry import ModelRegistry
+from .health import Readiness
 from .methods import Dispatcher, method_table
 
 log = logging.getLogger(__name__)
@@ -38,10 +39,13 @@ class Server(Protocol):
 
 
 def build_server(
-    config: ServerConfig, registry: ModelRegistry, reload_config: Callable[[], None] | None = None
+    config: ServerConfig,
+    registry: ModelRegistry,
+    reload_config: Callable[[], None] | None = None,
+    readiness: Readiness | None = None,
 ) -> Server:
     """Creates and binds (not starts) the server."""
-    dispatcher = Dispatcher(method_table(registry, reload_config))
+    dispatcher = Dispatcher(method_table(registry, reload_config, readiness or Readiness(registry)))
     tls = " with TLS" if config.tls_cert is not None else ""
     log.info("gRPC transport: %s%s", config.grpc_transport, tls)
     if config.grpc_transport == "native":

@@ -23,6 +23,7 @@ from ..errors import ServingError
 from ..models.registry import ModelRegistry
 from . import model_service, prediction_service
 from .errors import status_of
+from .health import HEALTH_SERVICE, Readiness
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def _typed(request_type: _Parser, method: Callable[[Any, float | None], Message]
 
 
 def method_table(
-    registry: ModelRegistry, reload_config: Callable[[], None] | None
+    registry: ModelRegistry, reload_config: Callable[[], None] | None, readiness: Readiness
 ) -> dict[str, RawMethod]:
     """Full method path ("/package.Service/Method") -> its raw-bytes implementation."""
     predictions = prediction_service.PredictionService(registry)
@@ -73,6 +74,8 @@ def method_table(
         model + "HandleReloadConfigRequest": _typed(
             model_management_pb2.ReloadConfigRequest, models.handle_reload_config_request
         ),
+        # Kubernetes' native gRPC probe (TF Serving's --enable_grpc_healthcheck_service).
+        f"/{HEALTH_SERVICE}/Check": readiness.check,
     }
 
 

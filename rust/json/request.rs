@@ -1,0 +1,990 @@
+//! TF Serving REST predict bodies -> typed tensors, in one pass over the JSON text.
+//!
+//! The body is streamed through serde_json with `DeserializeSeed`s that write every number straight
+//! into the typed vector of the model input it belongs to (the model's precision is known before
+//! parsing), and that track the nesting to check that arrays are rectangular. No JSON tree is built:
+//! a [1,3,224,224] image is 150,528 numbers, and a `serde_json::Value` per number would cost more than
+//! the parse itself.
+//!
+//! Formats, as TF Serving's `json_tensor.cc` and OVMS's `rest_parser.cpp` define them:
+//! - row: `{"instances": [...]}`, named (every instance an object, one key per input; each instance adds
+//!   one to dim 0) or unnamed (the whole array is the sole input's tensor);
+//! - column: `{"inputs": ...}`, a bare value/array for the sole input, or an object of named tensors.
+//!
+//! A value `{"b64": "..."}` is binary (decoded from base64, the tensor becomes DT_STRING); JSON strings
+//! are accepted for U8 and STRING inputs only. Numbers out of range for the input's type (and fractions
+//! for integer types) are refused: OVMS casts them silently.
+
+use std::cell::RefCell;
+use std::fmt;
+
+use base64::Engine;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use crate::dtype::DType;
+
+/// Deeper nesting than this is refused (OVMS's limit; deeper costs stack for nothing).
+pub const MAX_DEPTH: usize = 100;
+
+/// Row (`instances` -> `predictions`) or column (`inputs` -> `outputs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Row,
+    Column,
+}
+
+/// Why a body was refused. Each kind is one entry of Python's message catalogue (`ovms_rs.errors`),
+/// which owns the wording; `detail` says where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonError {
+    pub kind: ErrorKind,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Not JSON at all (syntax), or nesting deeper than `MAX_DEPTH`.
+    JsonInvalid,
+    BodyNotObject,
+    UnknownOrder,
+    InstancesNotArray,
+    NamedInstanceNotObject,
+    NoInstances,
+    NotNamedOrNonamed,
+    CouldNotParseInstance,
+    InstancesBatchSizeDiffer,
+    InputsNotObject,
+    NoInputs,
+    CouldNotParseInput,
+    /// The unnamed formats need a model with exactly one input.
+    UnnamedNeedsOneInput,
+}
+
+impl ErrorKind {
+    /// The catalogue key (OVMS's StatusCode name where it has one).
+    pub fn name(self) -> &'static str {
+        use ErrorKind::*;
+        match self {
+            JsonInvalid => "JSON_INVALID",
+            BodyNotObject => "REST_BODY_IS_NOT_AN_OBJECT",
+            UnknownOrder => "REST_PREDICT_UNKNOWN_ORDER",
+            InstancesNotArray => "REST_INSTANCES_NOT_AN_ARRAY",
+            NamedInstanceNotObject => "REST_NAMED_INSTANCE_NOT_AN_OBJECT",
+            NoInstances => "REST_NO_INSTANCES_FOUND",
+            NotNamedOrNonamed => "REST_INSTANCES_NOT_NAMED_OR_NONAMED",
+            CouldNotParseInstance => "REST_COULD_NOT_PARSE_INSTANCE",
+            InstancesBatchSizeDiffer => "REST_INSTANCES_BATCH_SIZE_DIFFER",
+            InputsNotObject => "REST_INPUTS_NOT_AN_OBJECT",
+            NoInputs => "REST_NO_INPUTS_FOUND",
+            CouldNotParseInput => "REST_COULD_NOT_PARSE_INPUT",
+            UnnamedNeedsOneInput => "REST_UNNAMED_NEEDS_ONE_INPUT",
+        }
+    }
+
+    pub const ALL: [ErrorKind; 13] = {
+        use ErrorKind::*;
+        [
+            JsonInvalid,
+            BodyNotObject,
+            UnknownOrder,
+            InstancesNotArray,
+            NamedInstanceNotObject,
+            NoInstances,
+            NotNamedOrNonamed,
+            CouldNotParseInstance,
+            InstancesBatchSizeDiffer,
+            InputsNotObject,
+            NoInputs,
+            CouldNotParseInput,
+            UnnamedNeedsOneInput,
+        ]
+    };
+}
+
+impl JsonError {
+    fn new(kind: ErrorKind, detail: impl Into<Option<String>>) -> Self {
+        JsonError {
+            kind,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// A tensor's values, typed as the model input wants them.
+#[derive(Debug, PartialEq)]
+pub enum Values {
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+    /// IEEE half floats as their bit patterns.
+    F16(Vec<u16>),
+    I8(Vec<i8>),
+    I16(Vec<i16>),
+    I32(Vec<i32>),
+    I64(Vec<i64>),
+    U8(Vec<u8>),
+    U16(Vec<u16>),
+    U32(Vec<u32>),
+    U64(Vec<u64>),
+    Bool(Vec<bool>),
+    /// JSON strings or decoded `b64` values: the tensor is DT_STRING.
+    Strings(Vec<Vec<u8>>),
+}
+
+impl Values {
+    fn for_dtype(dtype: DType) -> Values {
+        use DType::*;
+        match dtype {
+            Float | BFloat16 | String => Values::F32(Vec::new()),
+            Double => Values::F64(Vec::new()),
+            Half => Values::F16(Vec::new()),
+            Int8 => Values::I8(Vec::new()),
+            Int16 => Values::I16(Vec::new()),
+            Int32 => Values::I32(Vec::new()),
+            Int64 => Values::I64(Vec::new()),
+            UInt8 => Values::U8(Vec::new()),
+            UInt16 => Values::U16(Vec::new()),
+            UInt32 => Values::U32(Vec::new()),
+            UInt64 => Values::U64(Vec::new()),
+            Bool => Values::Bool(Vec::new()),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Values::F32(v) => v.len(),
+            Values::F64(v) => v.len(),
+            Values::F16(v) | Values::U16(v) => v.len(),
+            Values::I8(v) => v.len(),
+            Values::I16(v) => v.len(),
+            Values::I32(v) => v.len(),
+            Values::I64(v) => v.len(),
+            Values::U8(v) => v.len(),
+            Values::U32(v) => v.len(),
+            Values::U64(v) => v.len(),
+            Values::Bool(v) => v.len(),
+            Values::Strings(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One input as the request gave it.
+#[derive(Debug)]
+pub struct JsonInput {
+    pub name: String,
+    /// What the values are: the model's dtype, DT_STRING for strings, DT_FLOAT for names the model
+    /// does not have (validation refuses those before looking at their type).
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+    pub values: Values,
+}
+
+#[derive(Debug)]
+pub struct JsonRequest {
+    pub format: Format,
+    pub inputs: Vec<JsonInput>,
+}
+
+/// A JSON number as serde hands it over.
+#[derive(Clone, Copy)]
+enum Number {
+    U(u64),
+    I(i64),
+    F(f64),
+}
+
+impl fmt::Display for Number {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Number::U(v) => write!(f, "{v}"),
+            Number::I(v) => write!(f, "{v}"),
+            Number::F(v) => write!(f, "{v:?}"),
+        }
+    }
+}
+
+fn to_int<T: TryFrom<i64> + TryFrom<u64>>(n: Number) -> Option<T> {
+    match n {
+        Number::U(v) => T::try_from(v).ok(),
+        Number::I(v) => T::try_from(v).ok(),
+        // Whole numbers written as floats (`3.0`) are fine; fractions are not.
+        Number::F(v) if v.fract() == 0.0 && v.abs() < 1.8e19 => {
+            if v < 0.0 {
+                T::try_from(v as i64).ok()
+            } else {
+                T::try_from(v as u64).ok()
+            }
+        }
+        Number::F(_) => None,
+    }
+}
+
+fn to_f64(n: Number) -> f64 {
+    match n {
+        Number::U(v) => v as f64,
+        Number::I(v) => v as f64,
+        Number::F(v) => v,
+    }
+}
+
+/// Accumulates one tensor: its values and, per nesting depth, the array length seen there.
+struct Tensor {
+    name: String,
+    dtype: DType,
+    values: Values,
+    /// Length of the arrays at each depth (every array at one depth must have the same length).
+    dims: Vec<Option<usize>>,
+    /// The depth at which scalars sit, once the first one was seen.
+    rank: Option<usize>,
+    /// Named row format: how many instances gave this input (its dim 0).
+    instances: usize,
+}
+
+/// The failure that stopped the parse: serde errors carry text only, so the kind waits here.
+type Failure = RefCell<Option<JsonError>>;
+
+/// A tensor-level problem: which kind it is depends on the format (instance or input).
+struct Malformed(String);
+
+impl Tensor {
+    fn new(name: &str, dtype: DType) -> Tensor {
+        Tensor {
+            name: name.to_owned(),
+            dtype,
+            values: Values::for_dtype(dtype),
+            dims: Vec::new(),
+            rank: None,
+            instances: 0,
+        }
+    }
+
+    fn ragged(&self) -> Malformed {
+        Malformed(format!(
+            "arrays are not rectangular or mix kinds of values; input name: {}",
+            self.name
+        ))
+    }
+
+    fn open(&mut self, depth: usize) -> Result<(), Malformed> {
+        if depth >= MAX_DEPTH {
+            return Err(Malformed(format!(
+                "nesting deeper than {MAX_DEPTH}; input name: {}",
+                self.name
+            )));
+        }
+        if self.rank.is_some_and(|r| depth >= r) {
+            return Err(self.ragged());
+        }
+        if self.dims.len() <= depth {
+            self.dims.resize(depth + 1, None);
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, depth: usize, len: usize) -> Result<(), Malformed> {
+        match self.dims[depth] {
+            None => self.dims[depth] = Some(len),
+            Some(seen) if seen == len => {}
+            Some(_) => return Err(self.ragged()),
+        }
+        Ok(())
+    }
+
+    fn leaf(&mut self, depth: usize) -> Result<(), Malformed> {
+        match self.rank {
+            None if self.dims.len() <= depth => self.rank = Some(depth),
+            Some(r) if r == depth => {}
+            _ => return Err(self.ragged()),
+        }
+        Ok(())
+    }
+
+    fn number(&mut self, depth: usize, n: Number) -> Result<(), Malformed> {
+        self.leaf(depth)?;
+        let out_of_range = || {
+            Malformed(format!(
+                "value {n} is out of range for {}; input name: {}",
+                self.dtype.precision(),
+                self.name
+            ))
+        };
+        match &mut self.values {
+            Values::F32(v) => {
+                let x = to_f64(n);
+                let y = x as f32;
+                if y.is_infinite() && x.is_finite() {
+                    return Err(out_of_range());
+                }
+                v.push(y)
+            }
+            Values::F64(v) => v.push(to_f64(n)),
+            Values::F16(v) => {
+                let y = half::f16::from_f64(to_f64(n));
+                if y.is_infinite() && to_f64(n).is_finite() {
+                    return Err(out_of_range());
+                }
+                v.push(y.to_bits())
+            }
+            Values::I8(v) => v.push(to_int(n).ok_or_else(out_of_range)?),
+            Values::I16(v) => v.push(to_int(n).ok_or_else(out_of_range)?),
+            Values::I32(v) => v.push(to_int(n).ok_or_else(out_of_range)?),
+            Values::I64(v) => v.push(to_int(n).ok_or_else(out_of_range)?),
+            Values::U8(v) => v.push(to_int(n).ok_or_else(out_of_range)?),
+            Values::U16(v) => v.push(to_int(n).ok_or_else(out_of_range)?),
+            Values::U32(v) => v.push(to_int(n).ok_or_else(out_of_range)?),
+            Values::U64(v) => v.push(to_int(n).ok_or_else(out_of_range)?),
+            Values::Bool(_) => {
+                return Err(Malformed(format!(
+                    "a number for a BOOL input (use true/false); input name: {}",
+                    self.name
+                )))
+            }
+            Values::Strings(_) => return Err(self.ragged()),
+        }
+        Ok(())
+    }
+
+    fn boolean(&mut self, depth: usize, b: bool) -> Result<(), Malformed> {
+        self.leaf(depth)?;
+        match &mut self.values {
+            Values::Bool(v) => v.push(b),
+            _ => {
+                return Err(Malformed(format!(
+                    "true/false for a {} input; input name: {}",
+                    self.dtype.precision(),
+                    self.name
+                )))
+            }
+        }
+        Ok(())
+    }
+
+    /// A string value; `binary` for a decoded `b64` (accepted for any input), else a JSON string
+    /// (accepted for U8 and STRING inputs, as OVMS does).
+    fn string(&mut self, depth: usize, bytes: Vec<u8>, binary: bool) -> Result<(), Malformed> {
+        self.leaf(depth)?;
+        if !matches!(self.values, Values::Strings(_)) {
+            let may_switch = binary || matches!(self.dtype, DType::UInt8 | DType::String);
+            if !self.values.is_empty() || !may_switch {
+                return Err(Malformed(format!(
+                    "a string for a {} input; input name: {}",
+                    self.dtype.precision(),
+                    self.name
+                )));
+            }
+            self.values = Values::Strings(Vec::new());
+            self.dtype = DType::String;
+        }
+        if let Values::Strings(v) = &mut self.values {
+            v.push(bytes);
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> JsonInput {
+        if self.instances > 0 {
+            if self.dims.is_empty() {
+                self.dims.push(None);
+            }
+            self.dims[0] = Some(self.instances);
+        }
+        let rank = self.rank.unwrap_or(self.dims.len());
+        let shape: Vec<usize> = self.dims[..rank.min(self.dims.len())]
+            .iter()
+            .map(|d| d.unwrap_or(0))
+            .collect();
+        JsonInput {
+            name: self.name,
+            dtype: self.dtype,
+            shape,
+            values: self.values,
+        }
+    }
+}
+
+/// What the parse is doing, shared by every seed.
+struct Context<'a> {
+    expected: &'a [(String, DType)],
+    failure: Failure,
+    /// Which tensor-level kind a `Malformed` becomes.
+    malformed_kind: std::cell::Cell<ErrorKind>,
+}
+
+impl Context<'_> {
+    fn fail<E: de::Error>(&self, kind: ErrorKind, detail: impl Into<Option<String>>) -> E {
+        let mut failure = self.failure.borrow_mut();
+        if failure.is_none() {
+            *failure = Some(JsonError::new(kind, detail));
+        }
+        E::custom("refused")
+    }
+
+    fn malformed<E: de::Error>(&self, m: Malformed) -> E {
+        self.fail(self.malformed_kind.get(), m.0)
+    }
+
+    fn tensor(&self, name: &str) -> Tensor {
+        let dtype = self
+            .expected
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(DType::Float, |&(_, d)| d);
+        Tensor::new(name, dtype)
+    }
+
+    fn sole_input(&self) -> Option<&(String, DType)> {
+        match self.expected {
+            [only] => Some(only),
+            _ => None,
+        }
+    }
+}
+
+/// One value of a tensor at `depth`: a nested array, a scalar, or a `{"b64": ...}` object.
+struct Node<'c, 't> {
+    cx: &'c Context<'c>,
+    tensor: &'t mut Tensor,
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for Node<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+macro_rules! leaf_number {
+    ($method:ident, $t:ty, $wrap:expr) => {
+        fn $method<E: de::Error>(self, v: $t) -> Result<(), E> {
+            self.tensor
+                .number(self.depth, $wrap(v))
+                .map_err(|m| self.cx.malformed(m))
+        }
+    };
+}
+
+impl<'de> Visitor<'de> for Node<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a number, string, array or {\"b64\": ...}")
+    }
+
+    leaf_number!(visit_u64, u64, Number::U);
+    leaf_number!(visit_i64, i64, Number::I);
+    leaf_number!(visit_f64, f64, Number::F);
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
+        self.tensor
+            .boolean(self.depth, v)
+            .map_err(|m| self.cx.malformed(m))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        self.tensor
+            .string(self.depth, v.as_bytes().to_vec(), false)
+            .map_err(|m| self.cx.malformed(m))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        let m = Malformed(format!("null value; input name: {}", self.tensor.name));
+        Err(self.cx.malformed(m))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let Node { cx, tensor, depth } = self;
+        tensor.open(depth).map_err(|m| cx.malformed(m))?;
+        let mut len = 0;
+        while seq
+            .next_element_seed(Node {
+                cx,
+                tensor: &mut *tensor,
+                depth: depth + 1,
+            })?
+            .is_some()
+        {
+            len += 1;
+        }
+        tensor.close(depth, len).map_err(|m| cx.malformed(m))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let Node { cx, tensor, depth } = self;
+        let bad = |tensor: &Tensor| {
+            Malformed(format!(
+                "an object that is not {{\"b64\": \"...\"}}; input name: {}",
+                tensor.name
+            ))
+        };
+        let key: Option<std::borrow::Cow<'de, str>> = map.next_key()?;
+        if key.as_deref() != Some("b64") {
+            return Err(cx.malformed(bad(tensor)));
+        }
+        let Ok(text) = map.next_value::<std::borrow::Cow<'de, str>>() else {
+            return Err(cx.malformed(bad(tensor)));
+        };
+        if map.next_key::<IgnoredAny>()?.is_some() {
+            return Err(cx.malformed(bad(tensor)));
+        }
+        let bytes = decode_b64(&text).map_err(|e| {
+            cx.malformed(Malformed(format!(
+                "b64 value is not base64 ({e}); input name: {}",
+                tensor.name
+            )))
+        })?;
+        tensor
+            .string(depth, bytes, true)
+            .map_err(|m| cx.malformed(m))
+    }
+}
+
+fn decode_b64(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    // Standard alphabet; padding optional, as absl::Base64Unescape (OVMS's decoder) allows.
+    const ENGINE: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    );
+    ENGINE.decode(text)
+}
+
+/// The body: an object; `instances` or `inputs` parsed, `signature_name` and other keys skipped.
+struct Body<'c> {
+    cx: &'c Context<'c>,
+    tensors: &'c RefCell<Vec<Tensor>>,
+}
+
+impl<'de> DeserializeSeed<'de> for Body<'_> {
+    type Value = Option<Format>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Format>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+fn not_object<E: de::Error>(cx: &Context<'_>) -> E {
+    cx.fail(ErrorKind::BodyNotObject, None)
+}
+
+/// The scalars and arrays a visitor refuses with `$fail(cx)`.
+macro_rules! refuse_non_maps {
+    ($fail:expr) => {
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Err($fail(self.cx))
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Err($fail(self.cx))
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Err($fail(self.cx))
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Err($fail(self.cx))
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Err($fail(self.cx))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Err($fail(self.cx))
+        }
+    };
+}
+
+impl<'de> Visitor<'de> for Body<'_> {
+    type Value = Option<Format>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    refuse_non_maps!(not_object);
+
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Option<Format>, A::Error> {
+        Err(not_object(self.cx))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<Format>, A::Error> {
+        let mut format = None;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            let this = match key.as_ref() {
+                "instances" => Format::Row,
+                "inputs" => Format::Column,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            if format.is_some() {
+                return Err(self.cx.fail(ErrorKind::UnknownOrder, None));
+            }
+            format = Some(this);
+            let mut tensors = self.tensors.borrow_mut();
+            let tensors = &mut *tensors;
+            let cx = self.cx;
+            match this {
+                Format::Row => {
+                    cx.malformed_kind.set(ErrorKind::CouldNotParseInstance);
+                    map.next_value_seed(Instances { cx, tensors })?
+                }
+                Format::Column => {
+                    cx.malformed_kind.set(ErrorKind::CouldNotParseInput);
+                    map.next_value_seed(Inputs { cx, tensors })?
+                }
+            }
+        }
+        Ok(format)
+    }
+}
+
+/// Row format: `instances` must be a non-empty array, named or unnamed by its first element.
+struct Instances<'c, 't> {
+    cx: &'c Context<'c>,
+    tensors: &'t mut Vec<Tensor>,
+}
+
+fn instances_not_array<E: de::Error>(cx: &Context<'_>) -> E {
+    cx.fail(ErrorKind::InstancesNotArray, None)
+}
+
+impl<'de> DeserializeSeed<'de> for Instances<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Instances<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of instances")
+    }
+
+    refuse_non_maps!(instances_not_array);
+
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        Err(instances_not_array(self.cx))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let Instances { cx, tensors } = self;
+        let mut mode = RowMode::Unknown;
+        let mut count = 0;
+        while seq
+            .next_element_seed(Instance {
+                cx,
+                tensors: &mut *tensors,
+                mode: &mut mode,
+            })?
+            .is_some()
+        {
+            count += 1;
+        }
+        match mode {
+            RowMode::Unknown => return Err(cx.fail(ErrorKind::NoInstances, None)),
+            RowMode::Unnamed => {
+                let tensor = tensors.first_mut().expect("unnamed mode has its tensor");
+                tensor.open(0).map_err(|m| cx.malformed(m))?;
+                tensor.close(0, count).map_err(|m| cx.malformed(m))?;
+            }
+            RowMode::Named => {
+                if tensors.iter().any(|t| t.instances != count) {
+                    return Err(cx.fail(ErrorKind::InstancesBatchSizeDiffer, None));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RowMode {
+    Unknown,
+    Named,
+    Unnamed,
+}
+
+/// One element of `instances`.
+struct Instance<'c, 't, 'm> {
+    cx: &'c Context<'c>,
+    tensors: &'t mut Vec<Tensor>,
+    mode: &'m mut RowMode,
+}
+
+impl Instance<'_, '_, '_> {
+    /// The unnamed tensor, created on the first element (the model must have one input).
+    fn unnamed<E: de::Error>(&mut self) -> Result<usize, E> {
+        match *self.mode {
+            RowMode::Named => return Err(self.cx.fail(ErrorKind::NamedInstanceNotObject, None)),
+            RowMode::Unnamed => return Ok(0),
+            RowMode::Unknown => {}
+        }
+        let Some((name, _)) = self.cx.sole_input() else {
+            return Err(self.cx.fail(ErrorKind::UnnamedNeedsOneInput, None));
+        };
+        self.tensors.push(self.cx.tensor(name));
+        *self.mode = RowMode::Unnamed;
+        Ok(0)
+    }
+
+    fn node(&mut self) -> Node<'_, '_> {
+        Node {
+            cx: self.cx,
+            tensor: &mut self.tensors[0],
+            depth: 1,
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Instance<'_, '_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+macro_rules! unnamed_scalar {
+    ($method:ident, $t:ty) => {
+        fn $method<E: de::Error>(mut self, v: $t) -> Result<(), E> {
+            self.unnamed::<E>()?;
+            self.node().$method(v)
+        }
+    };
+}
+
+impl<'de> Visitor<'de> for Instance<'_, '_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an instance")
+    }
+
+    unnamed_scalar!(visit_u64, u64);
+    unnamed_scalar!(visit_i64, i64);
+    unnamed_scalar!(visit_f64, f64);
+    unnamed_scalar!(visit_bool, bool);
+    unnamed_scalar!(visit_str, &str);
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Err(match *self.mode {
+            RowMode::Unknown => self.cx.fail(ErrorKind::NotNamedOrNonamed, None),
+            RowMode::Named => self.cx.fail(ErrorKind::NamedInstanceNotObject, None),
+            RowMode::Unnamed => self.cx.malformed(Malformed("null value".into())),
+        })
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(mut self, seq: A) -> Result<(), A::Error> {
+        self.unnamed::<A::Error>()?;
+        self.node().visit_seq(seq)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let Instance { cx, tensors, mode } = self;
+        let Some(first) = map.next_key::<String>()? else {
+            return Err(cx.malformed(Malformed("an empty instance object".into())));
+        };
+        let mut key = Some(first);
+        // `{"b64": "..."}` alone is an unnamed binary value; an input called "b64" is named.
+        if key.as_deref() == Some("b64") && *mode != RowMode::Named {
+            let value: serde_json::Value = map.next_value()?;
+            key = map.next_key()?;
+            if value.is_string() && key.is_none() {
+                let mut instance = Instance { cx, tensors, mode };
+                instance.unnamed::<A::Error>()?;
+                let b64 =
+                    serde_json::Value::Object([("b64".to_owned(), value)].into_iter().collect());
+                return instance.node().deserialize(b64).map_err(refused);
+            }
+            named_value(cx, tensors, mode, "b64", value).map_err(refused)?;
+        } else if let Some(first) = key.take() {
+            named_entry(cx, tensors, mode, &first, &mut map)?;
+            key = map.next_key()?;
+        }
+        while let Some(k) = key {
+            named_entry(cx, tensors, mode, &k, &mut map)?;
+            key = map.next_key()?;
+        }
+        Ok(())
+    }
+}
+
+/// A parse of a buffered value failed: the reason is in the context already.
+fn refused<E: de::Error>(_: serde_json::Error) -> E {
+    E::custom("refused")
+}
+
+/// The tensor a named instance's key feeds (created on first sight); refuses a name given twice.
+fn named_tensor<'t, E: de::Error>(
+    cx: &Context<'_>,
+    tensors: &'t mut Vec<Tensor>,
+    mode: &mut RowMode,
+    key: &str,
+) -> Result<&'t mut Tensor, E> {
+    match *mode {
+        RowMode::Unnamed => {
+            return Err(cx.malformed(Malformed("an object among unnamed instances".into())))
+        }
+        RowMode::Unknown => *mode = RowMode::Named,
+        RowMode::Named => {}
+    }
+    let at = match tensors.iter().position(|t| t.name == key) {
+        Some(at) => at,
+        None => {
+            tensors.push(cx.tensor(key));
+            tensors.len() - 1
+        }
+    };
+    Ok(&mut tensors[at])
+}
+
+fn named_entry<'de, A: MapAccess<'de>>(
+    cx: &Context<'_>,
+    tensors: &mut Vec<Tensor>,
+    mode: &mut RowMode,
+    key: &str,
+    map: &mut A,
+) -> Result<(), A::Error> {
+    let tensor = named_tensor::<A::Error>(cx, tensors, mode, key)?;
+    tensor.instances += 1;
+    map.next_value_seed(Node {
+        cx,
+        tensor,
+        depth: 1,
+    })
+}
+
+fn named_value(
+    cx: &Context<'_>,
+    tensors: &mut Vec<Tensor>,
+    mode: &mut RowMode,
+    key: &str,
+    value: serde_json::Value,
+) -> Result<(), serde_json::Error> {
+    let tensor = named_tensor::<serde_json::Error>(cx, tensors, mode, key)?;
+    tensor.instances += 1;
+    Node {
+        cx,
+        tensor,
+        depth: 1,
+    }
+    .deserialize(value)
+}
+
+/// Column format: a value for the sole input, or an object of named tensors.
+struct Inputs<'c, 't> {
+    cx: &'c Context<'c>,
+    tensors: &'t mut Vec<Tensor>,
+}
+
+impl Inputs<'_, '_> {
+    fn sole<E: de::Error>(&mut self) -> Result<Node<'_, '_>, E> {
+        let Some((name, _)) = self.cx.sole_input() else {
+            return Err(self.cx.fail(ErrorKind::UnnamedNeedsOneInput, None));
+        };
+        self.tensors.push(self.cx.tensor(name));
+        Ok(Node {
+            cx: self.cx,
+            tensor: &mut self.tensors[0],
+            depth: 0,
+        })
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Inputs<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+macro_rules! sole_scalar {
+    ($method:ident, $t:ty) => {
+        fn $method<E: de::Error>(mut self, v: $t) -> Result<(), E> {
+            self.sole::<E>()?.$method(v)
+        }
+    };
+}
+
+impl<'de> Visitor<'de> for Inputs<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("inputs")
+    }
+
+    sole_scalar!(visit_u64, u64);
+    sole_scalar!(visit_i64, i64);
+    sole_scalar!(visit_f64, f64);
+    sole_scalar!(visit_bool, bool);
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Err(self.cx.fail(ErrorKind::InputsNotObject, None))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Err(self.cx.fail(ErrorKind::InputsNotObject, None))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(mut self, seq: A) -> Result<(), A::Error> {
+        self.sole::<A::Error>()?.visit_seq(seq)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let Inputs { cx, tensors } = self;
+        let mut any = false;
+        while let Some(key) = map.next_key::<String>()? {
+            any = true;
+            if tensors.iter().any(|t| t.name == key) {
+                return Err(cx.fail(
+                    ErrorKind::CouldNotParseInput,
+                    format!("input given twice: {key}"),
+                ));
+            }
+            tensors.push(cx.tensor(&key));
+            let tensor = tensors.last_mut().expect("just pushed");
+            map.next_value_seed(Node {
+                cx,
+                tensor,
+                depth: 0,
+            })?;
+        }
+        if !any {
+            return Err(cx.fail(ErrorKind::NoInputs, None));
+        }
+        Ok(())
+    }
+}
+
+/// Parses a predict body. `expected` is the model's inputs with their dtypes (what numbers become).
+pub fn parse(body: &[u8], expected: &[(String, DType)]) -> Result<JsonRequest, JsonError> {
+    let cx = Context {
+        expected,
+        failure: RefCell::new(None),
+        malformed_kind: std::cell::Cell::new(ErrorKind::CouldNotParseInstance),
+    };
+    let tensors = RefCell::new(Vec::new());
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let parsed = Body {
+        cx: &cx,
+        tensors: &tensors,
+    }
+    .deserialize(&mut de)
+    .and_then(|format| de.end().map(|()| format));
+    if let Some(failure) = cx.failure.take() {
+        return Err(failure);
+    }
+    let format = match parsed {
+        Ok(Some(format)) => format,
+        Ok(None) => return Err(JsonError::new(ErrorKind::UnknownOrder, None)),
+        Err(e) => return Err(JsonError::new(ErrorKind::JsonInvalid, format!("{e}"))),
+    };
+    let inputs = tensors
+        .into_inner()
+        .into_iter()
+        .map(Tensor::finish)
+        .collect();
+    Ok(JsonRequest { format, inputs })
+}

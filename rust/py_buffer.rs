@@ -1,0 +1,88 @@
+//! Request bodies handed to Python: one copy from the transport's chunks into a `bytearray` that
+//! belongs to the request alone, and replies handed back to the transport without a copy.
+
+use bytes::Bytes;
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes};
+
+/// Bodies larger than this are copied with the interpreter released.
+pub const DETACH_BYTES: usize = 256 * 1024;
+
+/// The chunks, back to back, as a new `bytearray` (so the model may read its tensors in place rather
+/// than copy them), in memory that is not zeroed first (`PyByteArray::new_with` would memset it).
+pub fn bytearray_from_chunks<'py>(
+    py: Python<'py>,
+    chunks: &[Bytes],
+    len: usize,
+) -> PyResult<Bound<'py, PyByteArray>> {
+    assert_eq!(
+        chunks.iter().map(Bytes::len).sum::<usize>(),
+        len,
+        "chunks add up to the length"
+    );
+    let size = isize::try_from(len).expect("a body length fits in isize");
+    // SAFETY: with a NULL source, PyByteArray_FromStringAndSize returns a new bytearray of `len`
+    // uninitialised bytes (or NULL with an exception set); nothing reads them before `gather` has
+    // written all `len` of them (the chunks add up to exactly `len`, asserted above).
+    unsafe {
+        let object = pyo3::ffi::PyByteArray_FromStringAndSize(std::ptr::null(), size);
+        let bytes = Bound::from_owned_ptr_or_err(py, object)?.cast_into_unchecked::<PyByteArray>();
+        let out = SendPtr(pyo3::ffi::PyByteArray_AsString(object).cast::<u8>());
+        if len > DETACH_BYTES {
+            py.detach(move || gather(chunks, out));
+        } else {
+            gather(chunks, out);
+        }
+        Ok(bytes)
+    }
+}
+
+/// The start of a buffer, written from a thread without the interpreter.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut u8);
+// SAFETY: the buffer is only written by the one thread that `gather` runs on, while the owning object
+// is alive and not yet visible to any other code.
+unsafe impl Send for SendPtr {}
+
+/// Copies the chunks back to back to `out`.
+///
+/// # Safety
+/// `out` must be valid for writes of the chunks' total length.
+unsafe fn gather(chunks: &[Bytes], out: SendPtr) {
+    let mut at = 0;
+    for chunk in chunks {
+        std::ptr::copy_nonoverlapping(chunk.as_ptr(), out.0.add(at), chunk.len());
+        at += chunk.len();
+    }
+}
+
+/// A Python `bytes` object as the transport's `Bytes`, without copying it.
+pub fn bytes_of(reply: Bound<'_, PyBytes>) -> Bytes {
+    let data = reply.as_bytes();
+    let (ptr, len) = (data.as_ptr(), data.len());
+    Bytes::from_owner(PyBytesOwner {
+        _object: reply.unbind(),
+        ptr,
+        len,
+    })
+}
+
+/// Keeps the bytes object alive (its reference is dropped later, under the interpreter lock, by
+/// PyO3's pending-decref pool) while the transport sends its buffer.
+struct PyBytesOwner {
+    _object: Py<PyBytes>,
+    ptr: *const u8,
+    len: usize,
+}
+
+// SAFETY: the buffer belongs to an immutable bytes object kept alive by `_object`; reading it from any
+// thread needs no interpreter lock.
+unsafe impl Send for PyBytesOwner {}
+unsafe impl Sync for PyBytesOwner {}
+
+impl AsRef<[u8]> for PyBytesOwner {
+    fn as_ref(&self) -> &[u8] {
+        // SAFETY: see the Send/Sync impls: `ptr..ptr+len` is the live, unmoving buffer of `_object`.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
