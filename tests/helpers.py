@@ -42,9 +42,14 @@ def free_port() -> int:
 class ServerProcess:
     """`python -m ovms_rs serve ...` on 127.0.0.1 and a free port, ready when start() returns."""
 
-    def __init__(self, *args: str, log_path: Path | None = None) -> None:
+    def __init__(self, *args: str, log_path: Path | None = None, rest: bool = False) -> None:
         self.port = free_port()
         self.args = ["--port", str(self.port), "--grpc_bind_address", "127.0.0.1", *args]
+        # With `rest`, the REST API too, on its own free port (`rest_url`).
+        self.rest_port = free_port() if rest else 0
+        if rest:
+            self.args += ["--rest_port", str(self.rest_port), "--rest_bind_address", "127.0.0.1"]
+        self.rest_url = f"http://127.0.0.1:{self.rest_port}"
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
         self.channel: grpc.Channel | None = None

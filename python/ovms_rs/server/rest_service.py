@@ -21,6 +21,7 @@ from google.protobuf.message import Message
 from .. import _native
 from .._proto.tensorflow_serving.apis import get_model_status_pb2
 from ..errors import (
+    REST_INVALID_URL,
     REST_NOT_FOUND,
     ConfigError,
     ConfigJsonError,
@@ -69,6 +70,7 @@ class RestService:
             "config": self.config,
             "reload": self.reload,
             "not_served": self.not_served,
+            "metrics": self.metrics,
         }
 
     def predict(
@@ -147,6 +149,12 @@ class RestService:
         self, name: str, version: int, label: str | None, body: RequestBody, timeout: float | None
     ) -> Reply:
         raise ServingError(grpc.StatusCode.NOT_FOUND, REST_NOT_FOUND)
+
+    def metrics(
+        self, name: str, version: int, label: str | None, body: RequestBody, timeout: float | None
+    ) -> Reply:
+        # Metrics not enabled: OVMS answers the path as unknown.
+        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, REST_INVALID_URL, http_status=400)
 
     def _all_statuses(self) -> bytes:
         """{model name: its GetModelStatus JSON}, sorted by name, as OVMS's /v1/config answers."""
