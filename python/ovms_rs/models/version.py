@@ -50,6 +50,8 @@ class ModelState(enum.IntEnum):
 
 
 class ErrorCode(enum.IntEnum):
+    """tensorflow.error.Code values a version reports; GetModelStatus's error_message is the name."""
+
     OK = 0
     UNKNOWN = 2
 
@@ -84,7 +86,9 @@ class ModelVersion:
         self.config = config
         self.state = ModelState.START
         self.error_code = ErrorCode.OK
-        self.error_message = ""
+        # Why the last load failed, for the log and the config API; never sent in GetModelStatus,
+        # whose error_message is the error code's name (as OVMS).
+        self.load_error: str | None = None
         self._core: ov.Core | None = None
         self._active: Compiled | None = None
         self._cond = threading.Condition()
@@ -139,7 +143,7 @@ class ModelVersion:
             )
             with self._cond:
                 self.error_code = ErrorCode.UNKNOWN
-                self.error_message = str(e) or type(e).__name__
+                self.load_error = str(e) or type(e).__name__
                 self._cond.notify_all()
             return False
         log.info("Loaded %s version %d (%s)", self.model_name, self.version, self.path)
