@@ -48,7 +48,14 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--nireq", type=int, default=0, help="infer requests per version (0 = device optimum)"
     )
     p.add_argument("--target_device", default="CPU")
-    p.add_argument("--plugin_config", help='OpenVINO properties as JSON, e.g. {"NUM_STREAMS": "2"}')
+    p.add_argument(
+        "--plugin_config",
+        help='OpenVINO properties as JSON, e.g. {"NUM_STREAMS": "2"}; PERFORMANCE_HINT=LATENCY is '
+        "added unless a hint or NUM_STREAMS is given. Legacy keys are rewritten (with a warning), "
+        "as OVMS does: CPU_THROUGHPUT_STREAMS / GPU_THROUGHPUT_STREAMS = CPU_THROUGHPUT_AUTO / "
+        "GPU_THROUGHPUT_AUTO -> PERFORMANCE_HINT=THROUGHPUT, a number in them -> NUM_STREAMS, "
+        "CPU_THREADS_NUM -> INFERENCE_NUM_THREADS",
+    )
     p.add_argument(
         "--file_system_poll_wait_seconds",
         type=float,
