@@ -11,10 +11,26 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from . import DEMO_MODEL_NAME, demo_dir
 from .config import ModelConfig, ServerConfig, load_config_file, model_config
 from .errors import ConfigError
+
+log = logging.getLogger("ovms_rs")
+
+# OVMS flags accepted so that OVMS command lines keep working, but not implemented yet: each gets the
+# same help text, and a warning when set to anything but its default. Implementing one = moving its
+# add_argument out of this table.
+NOT_IMPLEMENTED_FLAGS: dict[str, dict[str, Any]] = {
+    "--rest_port": {"type": int, "default": 0},
+    "--rest_bind_address": {"default": "0.0.0.0"},
+    "--rest_workers": {"type": int, "default": 0},
+    "--grpc_workers": {"type": int, "default": 1},
+    "--metrics_enable": {"action": "store_true", "default": False},
+    "--metrics_list": {"default": ""},
+}
+NOT_IMPLEMENTED_HELP = "accepted for compatibility with OVMS (not implemented yet)"
 
 _LOG_LEVELS = {
     "TRACE": logging.DEBUG,
@@ -28,11 +44,9 @@ _LOG_LEVELS = {
 def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("serve", help="serve models over the TensorFlow Serving gRPC API")
     p.add_argument("--port", type=int, default=9000, help="gRPC port (default 9000)")
-    p.add_argument("--rest_port", type=int, default=0, help="REST port (0 = off)")
     p.add_argument(
         "--grpc_bind_address", default="0.0.0.0", help="gRPC bind address (default 0.0.0.0)"
     )
-    p.add_argument("--rest_bind_address", default="0.0.0.0")
     p.add_argument("--model_name", help="name of the served model")
     p.add_argument("--model_path", help="model repository: <path>/<version>/<model file>")
     p.add_argument(
@@ -64,8 +78,6 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     p.add_argument("--log_level", default="INFO", choices=sorted(_LOG_LEVELS))
     p.add_argument("--log_path", help="log to this file instead of stderr")
-    p.add_argument("--grpc_workers", type=int, default=1)
-    p.add_argument("--rest_workers", type=int, default=0)
     p.add_argument(
         "--grpc_max_threads", type=int, default=0, help="gRPC handler threads (0 = default)"
     )
@@ -93,8 +105,16 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument(
         "--grpc_tls_client_ca", help="PEM CA bundle: require client certificates it signed"
     )
-    p.add_argument("--metrics_enable", action="store_true")
-    p.add_argument("--metrics_list", default="")
+    for flag, options in NOT_IMPLEMENTED_FLAGS.items():
+        p.add_argument(flag, help=NOT_IMPLEMENTED_HELP, **options)
+
+
+def warn_not_implemented(args: argparse.Namespace) -> None:
+    """One warning per not-implemented flag that the command line sets."""
+    for flag, options in NOT_IMPLEMENTED_FLAGS.items():
+        value = getattr(args, flag.removeprefix("--"))
+        if value != options["default"]:
+            log.warning("%s is not implemented by ovms_rs yet; %s=%s ignored", flag, flag, value)
 
 
 def parse_server_config(args: argparse.Namespace) -> ServerConfig:
@@ -193,6 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args.log_level, Path(args.log_path) if args.log_path else None)
     from .serve import serve  # imports OpenVINO: only once the flags are known to be good
 
+    warn_not_implemented(args)
     try:
         serve(parse_server_config(args))
     except ConfigError as e:

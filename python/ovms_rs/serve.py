@@ -33,10 +33,6 @@ def serve(config: ServerConfig) -> None:
     server = build_server(config, registry, applier.reload_config)
     server.start()
     log.info("Started gRPC server on %s:%d", config.grpc_bind_address, server.port)
-    if config.rest_port:
-        log.warning(
-            "REST API is not served by ovms_rs yet; --rest_port %d ignored", config.rest_port
-        )
     poller = Poller(applier, config.file_system_poll_wait_seconds)
     poller.start()
 
