@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from helpers import DEMO_MODEL_PATH, ServerProcess, status_request
+from model_repo import ask_tiny, tiny_repo
 
 
 def _serve(*args: str) -> subprocess.CompletedProcess[str]:
@@ -55,3 +57,58 @@ def test_every_version_directory_is_served(tmp_path: Path) -> None:
                        "--model_version_policy", '{"all": {}}') as server:
         reply = server.model_stub().GetModelStatus(status_request("m"), timeout=30)
         assert [(s.version, s.state) for s in reply.model_version_status] == [(1, 30), (3, 30)]
+
+
+# OVMS flags accepted but not implemented yet, with a non-default value each.
+NOT_IMPLEMENTED = {"--rest_workers": "4", "--grpc_workers": "2", "--metrics_enable": None, "--metrics_list": "ovms_requests_success"}
+
+
+def _help() -> str:
+    result = subprocess.run([sys.executable, "-m", "ovms_rs", "serve", "--help"], capture_output=True,
+                            text=True, timeout=60, env={**os.environ, "COLUMNS": "400"})
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def _help_of_each_flag(text: str) -> dict[str, str]:
+    """{flag: its help text} from argparse's output (the help follows the flag, or is on the next line)."""
+    helps: dict[str, str] = {}
+    flag = None
+    for line in text.splitlines():
+        words = line.split()
+        if words and words[0].startswith("--"):
+            flag = words[0]
+            helps[flag] = " ".join(words[2:] if len(words) > 1 and words[1].isupper() else words[1:])
+        elif flag is not None and words:
+            helps[flag] = " ".join([helps[flag], *words]).strip()
+    return helps
+
+
+def test_help_says_which_flags_are_not_implemented() -> None:
+    helps = _help_of_each_flag(_help())
+    for flag in NOT_IMPLEMENTED:
+        assert helps[flag] == "accepted for compatibility with OVMS (not implemented yet)", flag
+    assert "not implemented" not in helps["--port"]
+
+
+def test_help_lists_the_rewritten_plugin_config_keys() -> None:
+    text = _help_of_each_flag(_help())["--plugin_config"]
+    for rewrite in ("CPU_THROUGHPUT_AUTO / GPU_THROUGHPUT_AUTO -> PERFORMANCE_HINT=THROUGHPUT",
+                    "a number in them -> NUM_STREAMS", "CPU_THREADS_NUM -> INFERENCE_NUM_THREADS"):
+        assert rewrite in text
+
+
+def test_not_implemented_flags_are_warned_about(tmp_path: Path) -> None:
+    repo = tiny_repo(tmp_path / "tiny", [1])
+    flags = [item for flag, value in NOT_IMPLEMENTED.items() for item in (flag, value) if item is not None]
+    with ServerProcess("--model_name", "tiny", "--model_path", str(repo), *flags,
+                       log_path=tmp_path / "server.log") as server:
+        assert ask_tiny(server, "tiny") == 1  # still serves gRPC
+        log = server.log()
+    for flag, value in NOT_IMPLEMENTED.items():
+        assert f"{flag} is not implemented by ovms_rs yet; {flag}={value or True} ignored" in log
+
+
+def test_default_flags_are_not_warned_about(demo_server: ServerProcess) -> None:
+    assert "Started gRPC server" in demo_server.log()
+    assert "not implemented" not in demo_server.log()

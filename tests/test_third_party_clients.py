@@ -43,7 +43,7 @@ def test_ovmsclient(demo_server: ServerProcess) -> None:
     )
     assert result.returncode == 0, result.stderr
     got = json.loads(result.stdout)
-    assert got["status"] == {"1": {"state": "AVAILABLE", "error_code": 0, "error_message": ""}}
+    assert got["status"] == {"1": {"state": "AVAILABLE", "error_code": 0, "error_message": "OK"}}
     assert got["meta"]["model_version"] == 1
     assert got["meta"]["inputs"]["data"] == {"shape": [1, 3, 224, 224], "dtype": "DT_FLOAT"}
     assert got["meta"]["outputs"]["prob"] == {"shape": [1, 1000], "dtype": "DT_FLOAT"}

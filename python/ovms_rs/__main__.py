@@ -11,10 +11,24 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from . import DEMO_MODEL_NAME, demo_dir
 from .config import ModelConfig, ServerConfig, load_config_file, model_config
 from .errors import ConfigError
+
+log = logging.getLogger("ovms_rs")
+
+# OVMS flags accepted so that OVMS command lines keep working, but not implemented yet: each gets the
+# same help text, and a warning when set to anything but its default. Implementing one = moving its
+# add_argument out of this table.
+NOT_IMPLEMENTED_FLAGS: dict[str, dict[str, Any]] = {
+    "--rest_workers": {"type": int, "default": 0},
+    "--grpc_workers": {"type": int, "default": 1},
+    "--metrics_enable": {"action": "store_true", "default": False},
+    "--metrics_list": {"default": ""},
+}
+NOT_IMPLEMENTED_HELP = "accepted for compatibility with OVMS (not implemented yet)"
 
 _LOG_LEVELS = {
     "TRACE": logging.DEBUG,
@@ -52,7 +66,14 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--nireq", type=int, default=0, help="infer requests per version (0 = device optimum)"
     )
     p.add_argument("--target_device", default="CPU")
-    p.add_argument("--plugin_config", help='OpenVINO properties as JSON, e.g. {"NUM_STREAMS": "2"}')
+    p.add_argument(
+        "--plugin_config",
+        help='OpenVINO properties as JSON, e.g. {"NUM_STREAMS": "2"}; PERFORMANCE_HINT=LATENCY is '
+        "added unless a hint or NUM_STREAMS is given. Legacy keys are rewritten (with a warning), "
+        "as OVMS does: CPU_THROUGHPUT_STREAMS / GPU_THROUGHPUT_STREAMS = CPU_THROUGHPUT_AUTO / "
+        "GPU_THROUGHPUT_AUTO -> PERFORMANCE_HINT=THROUGHPUT, a number in them -> NUM_STREAMS, "
+        "CPU_THREADS_NUM -> INFERENCE_NUM_THREADS",
+    )
     p.add_argument(
         "--file_system_poll_wait_seconds",
         type=float,
@@ -61,8 +82,6 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     p.add_argument("--log_level", default="INFO", choices=sorted(_LOG_LEVELS))
     p.add_argument("--log_path", help="log to this file instead of stderr")
-    p.add_argument("--grpc_workers", type=int, default=1)
-    p.add_argument("--rest_workers", type=int, default=0)
     p.add_argument(
         "--grpc_max_threads", type=int, default=0, help="gRPC handler threads (0 = default)"
     )
@@ -90,8 +109,16 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument(
         "--grpc_tls_client_ca", help="PEM CA bundle: require client certificates it signed"
     )
-    p.add_argument("--metrics_enable", action="store_true")
-    p.add_argument("--metrics_list", default="")
+    for flag, options in NOT_IMPLEMENTED_FLAGS.items():
+        p.add_argument(flag, help=NOT_IMPLEMENTED_HELP, **options)
+
+
+def warn_not_implemented(args: argparse.Namespace) -> None:
+    """One warning per not-implemented flag that the command line sets."""
+    for flag, options in NOT_IMPLEMENTED_FLAGS.items():
+        value = getattr(args, flag.removeprefix("--"))
+        if value != options["default"]:
+            log.warning("%s is not implemented by ovms_rs yet; %s=%s ignored", flag, flag, value)
 
 
 def parse_server_config(args: argparse.Namespace) -> ServerConfig:
@@ -195,6 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args.log_level, Path(args.log_path) if args.log_path else None)
     from .serve import serve  # imports OpenVINO: only once the flags are known to be good
 
+    warn_not_implemented(args)
     try:
         serve(parse_server_config(args))
     except ConfigError as e:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,8 @@ from .models.shapes import (
     parse_shape_param,
 )
 from .models.tensor_spec import Dim
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,30 @@ _TOP_KEYS = {
 }
 
 
+def _property_string(value: object) -> str:
+    """A number as OpenVINO reads it: 2, 2.0 and "2" all give "2"."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _throughput_streams(value: object) -> tuple[str, str]:
+    if value in ("CPU_THROUGHPUT_AUTO", "GPU_THROUGHPUT_AUTO"):
+        return "PERFORMANCE_HINT", "THROUGHPUT"
+    return "NUM_STREAMS", _property_string(value)
+
+
+# Pre-2022 OpenVINO plugin_config keys that OVMS still accepts, rewritten as OVMS does (with its
+# deprecation warning): old key -> (its value -> new key and value).
+LEGACY_PLUGIN_KEYS: dict[str, Callable[[object], tuple[str, str]]] = {
+    "CPU_THROUGHPUT_STREAMS": _throughput_streams,
+    "GPU_THROUGHPUT_STREAMS": _throughput_streams,
+    "CPU_THREADS_NUM": lambda value: ("INFERENCE_NUM_THREADS", _property_string(value)),
+}
+
+
 def parse_plugin_config(value: object) -> dict[str, Any]:
+    """plugin_config (a JSON object, or its text) with the legacy keys rewritten."""
     if value is None or value == "":
         return {}
     if isinstance(value, str):
@@ -77,7 +104,15 @@ def parse_plugin_config(value: object) -> dict[str, Any]:
             raise ConfigError(f"Invalid plugin_config (not JSON): {e}") from None
     if not isinstance(value, dict):
         raise ConfigError("Invalid plugin_config: must be a JSON object")
-    return dict(value)
+    config: dict[str, Any] = {}
+    for key, item in value.items():
+        rewrite = LEGACY_PLUGIN_KEYS.get(key)
+        if rewrite is None:
+            config[key] = item
+            continue
+        new_key, config[new_key] = rewrite(item)
+        log.warning("%s plugin config key is deprecated. Use %s instead", key, new_key)
+    return config
 
 
 def model_config(

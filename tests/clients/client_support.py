@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -11,14 +12,16 @@ from pathlib import Path
 from helpers import env_without_proxy
 
 CLIENT_TIMEOUT_S = 180
+# A sitecustomize that makes `import cv2` and `import PIL` fail: the base install, without either.
+WITHOUT_IMAGE_LIBRARIES = Path(__file__).parent / "without_image_libraries"
 NUMBER = r"(-?\d+(?:\.\d+)?|inf)"
 
 
 def run_module(
-    module: str, *args: str, cwd: Path, prelude: str = ""
+    module: str, *args: str, cwd: Path, prelude: str = "", image_libraries: bool = True
 ) -> subprocess.CompletedProcess[str]:
     """`python -m ovms_rs.clients.<module> args...` in cwd. A prelude (Python code) runs first,
-    e.g. to hide an installed package."""
+    e.g. to hide an installed package; image_libraries=False hides OpenCV and Pillow."""
     if prelude:
         code = (
             f"{prelude}\nimport sys\nfrom ovms_rs.clients.{module} import main\n"
@@ -27,11 +30,16 @@ def run_module(
         command = [sys.executable, "-c", code, *args]
     else:
         command = [sys.executable, "-m", f"ovms_rs.clients.{module}", *args]
+    env = env_without_proxy()
+    if not image_libraries:
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(WITHOUT_IMAGE_LIBRARIES), env.get("PYTHONPATH")) if p
+        )
     return subprocess.run(
         command,
         check=False,
         cwd=cwd,
-        env=env_without_proxy(),
+        env=env,
         capture_output=True,
         text=True,
         timeout=CLIENT_TIMEOUT_S,

@@ -1,5 +1,5 @@
 """The clients' failures are one `Error: ...` line on stderr and a non-zero status, never a
-traceback: server unreachable, unknown model or version, missing or unreadable files, no decoder."""
+traceback: server unreachable, unknown model or version, missing or unreadable files, undecodable images."""
 
 from __future__ import annotations
 
@@ -136,20 +136,28 @@ def test_not_a_numpy_file(demo_server: ServerProcess, tmp_path: Path) -> None:
     assert_one_line_error(result, "cannot read imgs.npy as a numpy array")
 
 
-def test_no_image_decoder(demo_server: ServerProcess, demo_data: Path) -> None:
-    """Neither OpenCV nor Pillow: the message says what to install."""
-    hide = "import sys; sys.modules['cv2'] = None; sys.modules['PIL'] = None"
+def test_undecodable_image_without_opencv(demo_server: ServerProcess, tmp_path: Path) -> None:
+    """Without OpenCV (or Pillow) the package's decoder reads JPEG and PNG; anything else is one
+    line naming the file and what to install for other formats."""
+    (tmp_path / "bad.jpeg").write_bytes(b"not a jpeg")
+    (tmp_path / "list.txt").write_text("bad.jpeg 1\n")
     result = run_module(
         "jpeg_classification",
         "--grpc_port",
         str(demo_server.port),
         "--model_name",
         DEMO,
+        "--images_list",
+        "list.txt",
         *JPEG_ARGS,
-        cwd=demo_data,
-        prelude=hide,
+        cwd=tmp_path,
+        image_libraries=False,
     )
-    assert_one_line_error(result, "pip install opencv-python-headless", "pillow")
+    assert_one_line_error(
+        result,
+        "cannot decode image: bad.jpeg (Image parsing failed;",
+        "only JPEG and PNG are read: pip install opencv-python-headless",
+    )
 
 
 def test_invalid_output_name_lists_the_outputs(demo_server: ServerProcess, demo_data: Path) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from client_support import match_lines, run_module
 from helpers import DEMO, ServerProcess
+from model_repo import tiny_repo
 
 
 def test_model_status(demo_server: ServerProcess, tmp_path: Path) -> None:
@@ -22,7 +23,46 @@ def test_model_status(demo_server: ServerProcess, tmp_path: Path) -> None:
             "Model version: 1",
             "State AVAILABLE",
             "Error code:  0",
-            "Error message:  ",
+            "Error message:  OK",
+        ],
+    )
+
+
+def test_model_status_of_a_failed_version(tmp_path: Path) -> None:
+    """A version that fails to load: error code 2 and its name, UNKNOWN; the reason is in the
+    server's log only, as with OVMS."""
+    repo = tiny_repo(tmp_path / "tiny", [1])
+    (repo / "2").mkdir()
+    (repo / "2" / "model.xml").write_text("<net>this is not a model</net>")
+    policy = ("--model_version_policy", '{"all": {}}')
+    log = tmp_path / "server.log"
+    with ServerProcess(
+        "--model_name", "tiny", "--model_path", str(repo), *policy, log_path=log
+    ) as server:
+        result = run_module(
+            "get_model_status",
+            "--grpc_port",
+            str(server.port),
+            "--model_name",
+            "tiny",
+            cwd=tmp_path,
+        )
+        assert "Failed to load tiny version 2" in server.log()
+    assert result.returncode == 0, result.stderr
+    match_lines(
+        result.stdout,
+        [
+            "Getting model status for model: tiny",
+            "",
+            "Model version: 1",
+            "State AVAILABLE",
+            "Error code:  0",
+            "Error message:  OK",
+            "",
+            "Model version: 2",
+            "State LOADING",
+            "Error code:  2",
+            "Error message:  UNKNOWN",
         ],
     )
 

@@ -32,6 +32,8 @@ def test_new_version_becomes_default_and_removed_one_retires(tmp_path: Path) -> 
         assert ask_tiny(server, "tiny") == 1
         tiny_model(repo / "2", 2.0)
         wait_for(lambda: states(server, "tiny") == {1: END, 2: AVAILABLE}, what="version 2 to load")
+        retired = server.model_stub().GetModelStatus(status_request("tiny", 1), timeout=10)
+        assert retired.model_version_status[0].status.error_message == "OK"  # END is not an error
         assert ask_tiny(server, "tiny") == 2
         with pytest.raises(grpc.RpcError) as err:
             ask_tiny(server, "tiny", 1)
@@ -50,7 +52,7 @@ def test_new_version_becomes_default_and_removed_one_retires(tmp_path: Path) -> 
 def test_failed_load_reports_unknown_and_others_keep_serving(tmp_path: Path) -> None:
     repo = tiny_repo(tmp_path / "tiny", [1])
     with ServerProcess("--model_name", "tiny", "--model_path", str(repo), "--model_version_policy",
-                       '{"all": {}}', *POLL) as server:
+                       '{"all": {}}', *POLL, log_path=tmp_path / "server.log") as server:
         (repo / "2").mkdir()
         (repo / "2" / "model.xml").write_text("<net>this is not a model</net>")
         (repo / "2" / "model.bin").write_bytes(b"\0" * 16)
@@ -63,7 +65,11 @@ def test_failed_load_reports_unknown_and_others_keep_serving(tmp_path: Path) -> 
         wait_for(lambda: status_2() is not None and status_2().status.error_code != 0, what="version 2 to fail")
         status = status_2()
         assert (status.state, status.status.error_code) == (LOADING, 2)  # UNKNOWN
-        assert status.status.error_message
+        # error_message is the code's name, as OVMS sends it; why the load failed is in the log.
+        assert status.status.error_message == "UNKNOWN"
+        assert "Failed to load tiny version 2" in server.log()
+        healthy = server.model_stub().GetModelStatus(status_request("tiny", 1), timeout=10)
+        assert healthy.model_version_status[0].status.error_message == "OK"
         assert ask_tiny(server, "tiny") == 1  # the default is the highest AVAILABLE
         with pytest.raises(grpc.RpcError) as err:
             ask_tiny(server, "tiny", 2)

@@ -44,4 +44,4 @@ def test_status_available(demo_server: ServerProcess) -> None:
         assert status.version == 1
         assert status.state == get_model_status_pb2.ModelVersionStatus.AVAILABLE
         assert status.status.error_code == 0
-        assert status.status.error_message == ""
+        assert status.status.error_message == "OK"  # the code's name, as OVMS

@@ -1,87 +1,92 @@
 """Client-side image preprocessing: decode to BGR, bilinear resize, NCHW float32.
 
-OpenCV (`opencv-python-headless`) is used when importable, else Pillow; the package itself depends
-on neither, so the error says what to install.
+OpenCV (`opencv-python-headless`), which OVMS's clients use, is used when importable. Otherwise the
+package's own decoder does it (`_native.decode_images`: JPEG and PNG, OpenCV's bilinear kernel), so
+the clients run on the base install. Its resize is OpenCV's to the bit; its JPEG decoder (zune-jpeg)
+upsamples chroma slightly differently from libjpeg-turbo, so JPEG pixels can differ from OpenCV's by a
+few levels (under 0.5 on average, at most 6 on the demo photos: `tests/clients/test_client_data.py`).
 """
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import numpy.typing as npt
 
+from .. import _native
 from .connection import ClientError
-
-NO_DECODER = (
-    "decoding images needs OpenCV or Pillow: "
-    "pip install opencv-python-headless (or: pip install pillow)"
-)
 
 Image = npt.NDArray[np.uint8]
 
 
-def decode_bgr(data: bytes, source: str | Path) -> Image:
-    """Encoded image bytes (JPEG, PNG, ...) as an [H,W,3] uint8 BGR array."""
+def _opencv() -> ModuleType | None:
     try:
         import cv2
     except ImportError:
-        return _decode_bgr_pillow(data, source)
+        return None
+    return cv2
+
+
+def decode_bgr(data: bytes, source: str | Path, size: tuple[int, int] | None = None) -> Image:
+    """Encoded image bytes as an [H,W,3] uint8 BGR array, bilinear-resized (no crop, aspect ratio not
+    kept) to size = (width, height) when given. `source` names the image in errors."""
+    cv2 = _opencv()
+    if cv2 is None:
+        return _decode_bgr_native(data, source, size)
     img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
     if img is None:
         raise ClientError(f"cannot decode image: {source}")
+    if size is not None and size != (img.shape[1], img.shape[0]):
+        img = cv2.resize(img, size, interpolation=cv2.INTER_LINEAR)
     return np.asarray(img, dtype=np.uint8)
 
 
-def _decode_bgr_pillow(data: bytes, source: str | Path) -> Image:
+def _decode_bgr_native(data: bytes, source: str | Path, size: tuple[int, int] | None) -> Image:
+    width, height = size if size is not None else (None, None)
     try:
-        from PIL import Image as PILImage
-    except ImportError:
-        raise ClientError(NO_DECODER) from None
-    try:
-        with PILImage.open(io.BytesIO(data)) as pil:
-            rgb = np.asarray(pil.convert("RGB"), dtype=np.uint8)
-    except (OSError, ValueError):
-        raise ClientError(f"cannot decode image: {source}") from None
-    return np.ascontiguousarray(rgb[:, :, ::-1])
+        img = _native.decode_images([data], height, width)[0]
+    except ValueError as e:  # _native.InvalidInput: not a JPEG/PNG, or a broken one
+        raise ClientError(
+            f"cannot decode image: {source} ({e}; without OpenCV only JPEG and PNG are read: "
+            "pip install opencv-python-headless)"
+        ) from None
+    # What OpenCV's IMREAD_COLOR gives: gray replicated into 3 channels, alpha dropped. Both act per
+    # channel, so doing them after the resize gives the same pixels as before it.
+    if img.shape[2] == 1:
+        return np.ascontiguousarray(np.repeat(img, 3, axis=2))
+    return np.ascontiguousarray(img[:, :, :3])
 
 
-def read_bgr(path: str | Path) -> Image:
-    """An image file as an [H,W,3] uint8 BGR array."""
-    return decode_bgr(Path(path).read_bytes(), path)
+def read_bgr(path: str | Path, size: tuple[int, int] | None = None) -> Image:
+    """An image file as an [H,W,3] uint8 BGR array, resized to size = (width, height) when given."""
+    return decode_bgr(Path(path).read_bytes(), path, size)
 
 
-def resize_bilinear(img: Image, width: int, height: int) -> Image:
-    """Bilinear resize of an [H,W,C] uint8 image (no crop, aspect ratio not kept)."""
-    if img.shape[1] == width and img.shape[0] == height:
-        return img
-    try:
-        import cv2
-    except ImportError:
-        return _resize_pillow(img, width, height)
-    return np.asarray(cv2.resize(img, (width, height), interpolation=cv2.INTER_LINEAR), np.uint8)
-
-
-def _resize_pillow(img: Image, width: int, height: int) -> Image:
-    try:
-        from PIL import Image as PILImage
-    except ImportError:
-        raise ClientError(NO_DECODER) from None
-    resized = PILImage.fromarray(img).resize((width, height), PILImage.Resampling.BILINEAR)
-    return np.asarray(resized, dtype=np.uint8)
-
-
-def crop_resize(img: Image, size: int) -> Image:
-    """OVMS's jpeg_classification preprocessing: stretch a side shorter than `size` up to it,
-    then take the centred size x size crop."""
+def read_cropped(path: str | Path, size: int) -> Image:
+    """OVMS's jpeg_classification preprocessing of an image file: stretch a side shorter than `size`
+    up to it (bilinear), then take the centred size x size crop."""
+    data = Path(path).read_bytes()
+    img = decode_bgr(data, path)
     height, width = img.shape[:2]
-    if height < size:
-        img = resize_bilinear(img, width, size)
-        height = size
-    if width < size:
-        img = resize_bilinear(img, size, height)
-        width = size
+    cv2 = _opencv()
+    if cv2 is not None:  # OVMS's two resizes, as its client does them
+        if height < size:
+            img = cv2.resize(img, (width, size))
+            height = size
+        if width < size:
+            img = cv2.resize(img, (size, height))
+    elif height < size or width < size:
+        # One resize of the original bytes (only the native decoder can resize). Where both sides
+        # are short it may differ by a level from OpenCV's two, which round to uint8 in between.
+        img = decode_bgr(data, path, (max(width, size), max(height, size)))
+    return centre_crop(np.asarray(img, dtype=np.uint8), size)
+
+
+def centre_crop(img: Image, size: int) -> Image:
+    """The centred size x size window of an [H,W,C] image at least size x size (OVMS's offsets)."""
+    height, width = img.shape[:2]
     top, left = height // 2 - size // 2, width // 2 - size // 2
     return img[top : top + size, left : left + size, :]
 

@@ -28,7 +28,7 @@ from .connection import (
     run,
 )
 from .imagenet import top_classes
-from .images import crop_resize, read_bgr, to_nchw
+from .images import read_cropped, to_nchw
 from .tensors import make_ndarray, make_string_tensor_proto, make_tensor_proto
 
 
@@ -92,7 +92,7 @@ def image_tensor(written: str, path: Path, args: argparse.Namespace) -> tensor_p
         data = path.read_bytes()
         print(written, (1,), "; binary data:", len(data), "bytes")
         return make_string_tensor_proto([data])
-    img = to_nchw(crop_resize(read_bgr(path), args.size))
+    img = to_nchw(read_cropped(path, args.size))
     print(written, img.shape, "; data range:", float(np.amin(img)), ":", float(np.amax(img)))
     return make_tensor_proto(img)
 

@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from .. import demo_dir
 from .connection import ClientError, describe_os_error
-from .images import read_bgr, resize_bilinear
+from .images import read_bgr
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,7 +55,7 @@ def labeled_photos() -> list[tuple[str, int]]:
 
 def photo_batch(paths: Sequence[Path], size: int, layout: str) -> npt.NDArray[np.float32]:
     """The photos, bilinear-resized to size x size, BGR, float32 0..255, stacked in `layout`."""
-    batch = np.stack([resize_bilinear(read_bgr(p), size, size) for p in paths]).astype(np.float32)
+    batch = np.stack([read_bgr(p, (size, size)) for p in paths]).astype(np.float32)
     return batch if layout == "NHWC" else np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -38,6 +39,8 @@ Encode = Callable[[list[tuple[str, np.ndarray[Any, Any]]]], bytes]
 LOADING_WAIT_SECONDS = 10.0
 # Requests per version allowed to wait for a free infer request before RESOURCE_EXHAUSTED.
 DEFAULT_MAX_QUEUE = 128
+# Compiled-model properties the load line reports: what plugin_config turned into.
+REPORTED_PROPERTIES = ("PERFORMANCE_HINT", "NUM_STREAMS", "INFERENCE_NUM_THREADS")
 QUEUE_FULL = "Too many requests waiting for an inference request of this model version"
 DEADLINE_EXCEEDED = "Deadline exceeded while waiting for an inference request"
 
@@ -53,6 +56,8 @@ class ModelState(enum.IntEnum):
 
 
 class ErrorCode(enum.IntEnum):
+    """tensorflow.error.Code values a version reports; GetModelStatus's error_message is the name."""
+
     OK = 0
     UNKNOWN = 2
 
@@ -68,6 +73,17 @@ class Compiled:
     output_ports: list[tuple[str, int]]
     # Model input name -> public input name, for reshaping by public name.
     model_names: dict[str, str]
+    nireq: int
+
+    def describe(self) -> str:
+        """What OpenVINO made of the configuration, for the log."""
+        parts = []
+        for name in REPORTED_PROPERTIES:
+            try:
+                parts.append(f"{name}={self.model.get_property(name)}")
+            except RuntimeError:  # a device that does not report it
+                continue
+        return ", ".join([*parts, f"{self.nireq} infer requests"])
 
 
 class ModelVersion:
@@ -87,7 +103,9 @@ class ModelVersion:
         self.config = config
         self.state = ModelState.START
         self.error_code = ErrorCode.OK
-        self.error_message = ""
+        # Why the last load failed, for the log and the config API; never sent in GetModelStatus,
+        # whose error_message is the error code's name (as OVMS).
+        self.load_error: str | None = None
         self._core: ov.Core | None = None
         self._active: Compiled | None = None
         self._cond = threading.Condition()
@@ -129,23 +147,31 @@ class ModelVersion:
         self._set_state(ModelState.LOADING)
         self._core = core
         try:
-            self._active = self._compile(core, {})
+            active = self._compile(core, {})
         except (
             Exception
         ) as e:  # any failure of read/reshape/compile is this version's, not the server's
+            reason = one_line_reason(e)
             log.error(
                 "Failed to load %s version %d from %s: %s",
                 self.model_name,
                 self.version,
                 self.path,
-                e,
+                reason,
             )
             with self._cond:
                 self.error_code = ErrorCode.UNKNOWN
-                self.error_message = str(e) or type(e).__name__
+                self.load_error = reason
                 self._cond.notify_all()
             return False
-        log.info("Loaded %s version %d (%s)", self.model_name, self.version, self.path)
+        self._active = active
+        log.info(
+            "Loaded %s version %d (%s): %s",
+            self.model_name,
+            self.version,
+            self.path,
+            active.describe(),
+        )
         self._set_state(ModelState.AVAILABLE)
         return True
 
@@ -177,7 +203,7 @@ class ModelVersion:
         nireq = self.config.nireq or int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         requests = [compiled.create_infer_request() for _ in range(max(nireq, 1))]
         pool = InferRequestPool(requests, self._max_queue)
-        return Compiled(compiled, pool, inputs, outputs, output_ports, model_names)
+        return Compiled(compiled, pool, inputs, outputs, output_ports, model_names, len(requests))
 
     def reshape(self, shapes: dict[str, tuple[int, ...]]) -> None:
         """Auto-reshape: recompile for the shapes a request sent ({public name: shape, client layout})."""
@@ -303,6 +329,18 @@ class ModelVersion:
             return _native.build_predict_response(self.model_name, self.version, outputs)
         finally:
             active.pool.put(request)
+
+
+# The source locations OpenVINO's messages start with, one line each.
+_OPENVINO_LOCATION = re.compile(r"Exception from \S+:\d+:")
+
+
+def one_line_reason(error: Exception) -> str:
+    """An exception's message on one line, without OpenVINO's source locations: e.g.
+    `NotFound: Unsupported property NOT_A_REAL_KEY by CPU plugin.`"""
+    lines = (line.strip() for line in str(error).splitlines())
+    kept = [line for line in lines if line and not _OPENVINO_LOCATION.fullmatch(line)]
+    return " ".join(kept) or type(error).__name__
 
 
 def _shareable(array: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:

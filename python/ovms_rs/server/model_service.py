@@ -47,7 +47,9 @@ class ModelService:
 
 
 def version_status(mv: ModelVersion) -> get_model_status_pb2.ModelVersionStatus:
+    """One version's status; error_message is the error code's name (`OK`, `UNKNOWN`), as OVMS sends
+    it: the reason of a failed load is in the server log (and ModelVersion.load_error)."""
     status = get_model_status_pb2.ModelVersionStatus(version=mv.version, state=int(mv.state))  # type: ignore[arg-type]
     status.status.error_code = int(mv.error_code)  # type: ignore[assignment]
-    status.status.error_message = mv.error_message
+    status.status.error_message = mv.error_code.name
     return status
