@@ -4,7 +4,9 @@
 //! into the typed vector of the model input it belongs to (the model's precision is known before
 //! parsing), and that track the nesting to check that arrays are rectangular. No JSON tree is built:
 //! a [1,3,224,224] image is 150,528 numbers, and a `serde_json::Value` per number would cost more than
-//! the parse itself.
+//! the parse itself. Measured on a 2.8 MB body of that image as 17-digit floats (`timing_probe` in
+//! request_tests.rs, release, 2 shared cores): this parse 6.7-7.8 ms; serde_json into a `Value` tree
+//! 6.7-10.9 ms; simd-json's tape alone 9.7-13.7 ms (so simd-json was not taken).
 //!
 //! Formats, as TF Serving's `json_tensor.cc` and OVMS's `rest_parser.cpp` define them:
 //! - row: `{"instances": [...]}`, named (every instance an object, one key per input; each instance adds

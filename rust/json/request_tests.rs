@@ -234,3 +234,39 @@ fn every_kind_has_a_distinct_catalogue_name() {
     let names: std::collections::HashSet<_> = ErrorKind::ALL.iter().map(|k| k.name()).collect();
     assert_eq!(names.len(), ErrorKind::ALL.len());
 }
+
+#[test]
+#[ignore = "timing probe: cargo test --release --lib timing_probe -- --ignored --nocapture"]
+fn timing_probe() {
+    let n = 150_528;
+    let body = {
+        let mut s = String::from(r#"{"instances": [[[["#);
+        for i in 0..n {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push_str(&format!("{}", (i as f64 * 0.6180339887498949) % 255.0));
+        }
+        s.push_str("]]]]}");
+        s
+    };
+    let spec = inputs(&[("x", DType::Float)]);
+    for _ in 0..3 {
+        let t = std::time::Instant::now();
+        let r = parse(body.as_bytes(), &spec).unwrap();
+        let ours = t.elapsed();
+        let t = std::time::Instant::now();
+        let v: serde_json::Value = serde_json::from_slice(body.as_bytes()).unwrap();
+        let tree = t.elapsed();
+        let t = std::time::Instant::now();
+        let raw: Box<serde_json::value::RawValue> =
+            serde_json::from_slice(body.as_bytes()).unwrap();
+        let skim = t.elapsed();
+        eprintln!(
+            "{} bytes: ours {ours:?}, Value tree {tree:?}, raw skim {skim:?} ({} {})",
+            body.len(),
+            r.inputs[0].values.len(),
+            v.is_object() && raw.get().len() > 0
+        );
+    }
+}
