@@ -8,6 +8,7 @@ so a misspelt field fails here as it would in `kubectl apply`.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ def _strict(node: Any) -> Any:
     return node
 
 
+@functools.cache
 def kserve_validator(api_version: str, kind: str) -> jsonschema.Draft7Validator:
     """A validator for one KServe kind, strict about unknown fields."""
     with open(SCHEMAS / KSERVE_SCHEMAS[(api_version, kind)]) as f:

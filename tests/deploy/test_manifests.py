@@ -16,7 +16,8 @@ from kserve_schema import KSERVE_SCHEMAS, kserve_validator
 from ovms_rs._proto.tensorflow_serving.apis import get_model_status_pb2
 from ovms_rs.serve import SHUTDOWN_GRACE_SECONDS
 
-# The oldest Kubernetes the manifests target (appProtocol, startupProbe and seccompProfile are older).
+# The Kubernetes release whose schemas the core kinds are checked against: every field used here
+# (startupProbe, appProtocol, seccompProfile, ...) is generally available there and later.
 KUBERNETES_VERSION = "1.30"
 
 
