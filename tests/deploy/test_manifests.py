@@ -4,6 +4,9 @@ KServe's CRD schemas for KServe's), and against what ovms_rs needs from them."""
 from __future__ import annotations
 
 import copy
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +81,7 @@ def test_deployment_probes_metrics_user_and_grace() -> None:
     container = only_container(pod["spec"])
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"grpc": 9000, "rest": 8080}
+    assert {"--port=9000", "--rest_port=8080"} <= set(container["args"])
     assert probe_paths(container) == {
         "startupProbe": ("/v2/health/ready", "rest"),
         "readinessProbe": ("/v2/health/ready", "rest"),
@@ -135,7 +139,7 @@ def test_inferenceservice_uses_the_runtime() -> None:
     assert predictor["terminationGracePeriodSeconds"] > SHUTDOWN_GRACE_SECONDS
 
 
-def local_args(container_args: list[str]) -> list[str]:
+def local_args(container_args: list[str], rest_port: int) -> list[str]:
     """A container's `serve` arguments for a run here: 127.0.0.1 and free ports (ServerProcess sets the
     gRPC one), and the demo model where KServe would mount the model."""
     assert container_args[0] == "serve"
@@ -144,9 +148,18 @@ def local_args(container_args: list[str]) -> list[str]:
         if arg.startswith("--port="):
             continue
         if arg.startswith("--rest_port="):
-            arg = f"--rest_port={free_port()}"
+            arg = f"--rest_port={rest_port}"
         args.append(arg.replace("{{.Name}}", DEMO).replace("/mnt/models", str(DEMO_MODEL_PATH)))
     return [*args, "--rest_bind_address=127.0.0.1"]
+
+
+def http_status(url: str) -> int:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=10) as reply:
+            return int(reply.status)
+    except urllib.error.HTTPError as error:
+        return error.code
 
 
 POD_SPECS = {
@@ -156,13 +169,22 @@ POD_SPECS = {
 
 
 @pytest.mark.parametrize("path", sorted(POD_SPECS))
-def test_container_args_serve_the_model(path: str, tmp_path: Path) -> None:
-    """ovms_rs accepts the manifest's arguments and serves the model with them."""
+def test_container_args_serve_the_model_and_pass_the_probes(path: str, tmp_path: Path) -> None:
+    """ovms_rs accepts the manifest's arguments, serves the model with them, and answers each of the
+    manifest's probes with 200 on the REST port."""
     pod_spec: Any = manifest(path)
     for key in POD_SPECS[path]:
         pod_spec = pod_spec[key]
-    args = local_args(only_container(pod_spec)["args"])
+    container = only_container(pod_spec)
+    rest_port = free_port()
+    args = local_args(container["args"], rest_port)
     with ServerProcess(*args, log_path=tmp_path / "server.log") as server:
         reply = server.model_stub().GetModelStatus(status_request(DEMO), timeout=30)
         (status,) = reply.model_version_status
         assert status.state == get_model_status_pb2.ModelVersionStatus.AVAILABLE
+        for probe, (probe_path, _port) in probe_paths(container).items():
+            url = f"http://127.0.0.1:{rest_port}{probe_path}"
+            deadline = time.monotonic() + 30  # readiness follows the models' AVAILABLE state
+            while (code := http_status(url)) != 200 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert code == 200, (probe, url, server.log())
