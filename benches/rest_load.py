@@ -77,7 +77,7 @@ def _start(kind: str, name: str, path: Path) -> tuple[subprocess.Popen[bytes], i
 
 def _wrk(port: int, name: str, lua: Path, connections: int, seconds: float) -> dict[str, float]:
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(lua),
+        ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--latency", "-s", str(lua),
          f"http://127.0.0.1:{port}/v1/models/{name}:predict"],
         capture_output=True, text=True, check=True,
     ).stdout
@@ -127,7 +127,7 @@ def _python_p50(rest: int, grpc_port: int, name: str, body: bytes, x: np.ndarray
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--out", type=Path, default=ROOT / "benches" / "results")
     parser.add_argument("--requests", type=int, default=200, help="per side, for the Python-client p50")
     args = parser.parse_args()
