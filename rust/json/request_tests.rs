@@ -266,7 +266,7 @@ fn timing_probe() {
             "{} bytes: ours {ours:?}, Value tree {tree:?}, raw skim {skim:?} ({} {})",
             body.len(),
             r.inputs[0].values.len(),
-            v.is_object() && raw.get().len() > 0
+            v.is_object() && !raw.get().is_empty()
         );
     }
 }
