@@ -12,6 +12,7 @@ Targets take turns point by point; every figure is a same-run ratio. Prints a Ma
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import re
@@ -21,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import http.client
 from pathlib import Path
 from typing import Any
 
