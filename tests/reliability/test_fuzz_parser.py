@@ -110,9 +110,11 @@ def test_agrees_with_protobuf(request: predict_pb2.PredictRequest) -> None:
     parsed = parse(payload)
     assert parsed is not None, "a message protobuf wrote was refused"
     check_bounded(payload, parsed)
-    name, version, inputs, output_filter = parsed
+    name, version, label, inputs, output_filter = parsed
     assert name == request.model_spec.name
     assert version == request.model_spec.version.value
+    assert label == (request.model_spec.version_label
+                     if request.model_spec.WhichOneof("version_choice") == "version_label" else None)
     assert output_filter == list(request.output_filter)
     assert set(inputs) == set(request.inputs)
     for input_name, tensor in request.inputs.items():
