@@ -41,7 +41,7 @@ def _protobuf_parse(data: bytes) -> np.ndarray[Any, Any]:
 
 
 def _ours_parse(data: bytes) -> np.ndarray[Any, Any]:
-    _, _, inputs, _ = _native.parse_predict_request(data)
+    _, _, _, inputs, _ = _native.parse_predict_request(data)
     array = inputs["data"].array
     assert array is not None
     return array

@@ -16,6 +16,7 @@ pub mod response;
 pub mod rest;
 pub mod runtime;
 pub mod tensor_proto;
+pub mod tfrecord;
 pub mod wire;
 
 use pyo3::prelude::*;
@@ -42,6 +43,8 @@ mod _native {
     use crate::response::build_predict_response;
     #[pymodule_export]
     use crate::rest::RestServer;
+    #[pymodule_export]
+    use crate::tfrecord::read_tfrecords;
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {

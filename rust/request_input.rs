@@ -118,15 +118,18 @@ fn to_array<'py>(
     flat.call_method1("reshape", (shape,))
 }
 
-/// parse_predict_request(request: bytes | bytearray) -> (model_name, version, {name: RequestInput},
-/// output_filter)
+/// What `parse_predict_request` returns to Python.
+type ParsedRequest<'py> = (String, i64, Option<String>, Bound<'py, PyDict>, Vec<String>);
+
+/// parse_predict_request(request: bytes | bytearray) -> (model_name, version, version_label | None,
+/// {name: RequestInput}, output_filter)
 ///
 /// Raises InvalidInput for bytes that are not a PredictRequest.
 #[pyfunction]
 pub fn parse_predict_request<'py>(
     py: Python<'py>,
     request: &Bound<'py, PyAny>,
-) -> PyResult<(String, i64, Bound<'py, PyDict>, Vec<String>)> {
+) -> PyResult<ParsedRequest<'py>> {
     let buf = request_buffer(request)?;
     let req = parse_request(buf)?;
     let inputs = PyDict::new(py);
@@ -167,5 +170,11 @@ pub fn parse_predict_request<'py>(
         inputs.set_item(*name, Bound::new(py, input)?)?;
     }
     let filter = req.output_filter.iter().map(|s| s.to_string()).collect();
-    Ok((req.model_name.to_string(), req.version, inputs, filter))
+    Ok((
+        req.model_name.to_string(),
+        req.version,
+        req.version_label.map(str::to_string),
+        inputs,
+        filter,
+    ))
 }

@@ -13,6 +13,7 @@ const REQ_INPUTS: u32 = 2;
 const REQ_OUTPUT_FILTER: u32 = 3;
 const SPEC_NAME: u32 = 1;
 const SPEC_VERSION: u32 = 2;
+const SPEC_VERSION_LABEL: u32 = 4;
 const TENSOR_DTYPE: u32 = 1;
 const TENSOR_SHAPE: u32 = 2;
 const TENSOR_CONTENT: u32 = 4;
@@ -26,6 +27,8 @@ pub struct PredictRequest<'a> {
     pub model_name: &'a str,
     /// 0 when absent: "the default version", as OVMS and ovmsclient treat it.
     pub version: i64,
+    /// `model_spec.version_label`; `version` and it are a oneof: the last one on the wire wins.
+    pub version_label: Option<&'a str>,
     pub inputs: Vec<(&'a str, TensorView<'a>)>,
     pub output_filter: Vec<&'a str>,
 }
@@ -102,11 +105,17 @@ fn parse_model_spec<'a>(mut r: Reader<'a>, req: &mut PredictRequest<'a>) -> Resu
             (SPEC_VERSION, Value::Bytes(b, _)) => {
                 // google.protobuf.Int64Value { int64 value = 1; }
                 let mut w = Reader::new(b);
+                req.version = 0;
                 while let Some((f, v)) = w.field()? {
                     if let (1, Value::Varint(x)) = (f, v) {
                         req.version = x as i64;
                     }
                 }
+                req.version_label = None;
+            }
+            (SPEC_VERSION_LABEL, Value::Bytes(b, _)) => {
+                req.version_label = Some(utf8(b, "version label")?);
+                req.version = 0;
             }
             _ => {}
         }
@@ -390,6 +399,41 @@ mod tests {
             }
             _ => panic!("expected a view"),
         }
+    }
+
+    #[test]
+    fn version_label_and_version_are_a_oneof() {
+        let mut label = Vec::new();
+        put_len_field(&mut label, 4, b"canary");
+        let mut ver = Vec::new();
+        put_key(&mut ver, 1, VARINT);
+        put_varint(&mut ver, 7);
+        let mut version = Vec::new();
+        put_len_field(&mut version, 2, &ver);
+        let spec = |parts: &[&[u8]]| {
+            let mut spec = Vec::new();
+            put_len_field(&mut spec, 1, b"m");
+            for part in parts {
+                spec.extend_from_slice(part);
+            }
+            let mut req = Vec::new();
+            put_len_field(&mut req, 1, &spec);
+            req
+        };
+        let buf = spec(&[&label]);
+        let req = parse_request(&buf).unwrap();
+        assert_eq!((req.version, req.version_label), (0, Some("canary")));
+        let buf = spec(&[&version, &label]);
+        let req = parse_request(&buf).unwrap();
+        assert_eq!((req.version, req.version_label), (0, Some("canary")));
+        let buf = spec(&[&label, &version]);
+        let req = parse_request(&buf).unwrap();
+        assert_eq!((req.version, req.version_label), (7, None));
+        let buf = spec(&[&version]);
+        assert_eq!(parse_request(&buf).unwrap().version_label, None);
+        let mut bad = Vec::new();
+        put_len_field(&mut bad, 4, &[0xff, 0xfe]);
+        assert!(parse_request(&spec(&[&bad])).is_err());
     }
 
     #[test]

@@ -14,7 +14,7 @@ from ovms_rs.models.version import _shareable
 def test_tensor_content_is_a_read_only_view(container: type) -> None:
     x = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
     raw = container(predict_request({"data": tensor_proto(x)}).SerializeToString())
-    _, _, inputs, _ = _native.parse_predict_request(raw)
+    _, _, _, inputs, _ = _native.parse_predict_request(raw)
     array = inputs["data"].array
     assert array is not None
     np.testing.assert_array_equal(array, x)
@@ -27,8 +27,8 @@ def test_tensor_content_is_a_read_only_view(container: type) -> None:
 def test_only_a_bytearray_view_is_shared_with_the_model() -> None:
     x = np.ones((1, 3, 8, 8), np.float32)
     serialized = predict_request({"data": tensor_proto(x)}).SerializeToString()
-    over_bytearray = _native.parse_predict_request(bytearray(serialized))[2]["data"].array
-    over_bytes = _native.parse_predict_request(serialized)[2]["data"].array
+    over_bytearray = _native.parse_predict_request(bytearray(serialized))[3]["data"].array
+    over_bytes = _native.parse_predict_request(serialized)[3]["data"].array
     assert over_bytearray is not None and over_bytes is not None
     alias = _shareable(over_bytearray)
     assert alias.flags.writeable and np.shares_memory(alias, over_bytearray)

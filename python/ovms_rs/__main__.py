@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import DEMO_MODEL_NAME, demo_dir
-from .config import ModelConfig, ServerConfig, load_config_file, model_config
+from .config import WARMUP_MODES, ModelConfig, ServerConfig, load_config_file, model_config
 from .errors import ConfigError
 
 log = logging.getLogger("ovms_rs")
@@ -104,6 +104,18 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="requests per model version that may wait for an infer request "
         "before RESOURCE_EXHAUSTED (default 128)",
     )
+    p.add_argument(
+        "--allow_version_labels_for_unavailable_models",
+        action="store_true",
+        help="TF Serving's flag: config.json version_labels may name versions not AVAILABLE yet",
+    )
+    p.add_argument(
+        "--warmup",
+        choices=WARMUP_MODES,
+        help="CLI model's warmup before AVAILABLE: file (default: replay "
+        "assets.extra/tf_serving_warmup_requests if present), zeros (also one inference on zeros), "
+        "none",
+    )
     p.add_argument("--grpc_tls_cert", help="PEM certificate chain: serve gRPC over TLS")
     p.add_argument("--grpc_tls_key", help="PEM private key for --grpc_tls_cert")
     p.add_argument(
@@ -133,6 +145,7 @@ def parse_server_config(args: argparse.Namespace) -> ServerConfig:
             "layout",
             "model_version_policy",
             "plugin_config",
+            "warmup",
         )
         if getattr(args, flag) is not None
     }
@@ -180,6 +193,7 @@ def parse_server_config(args: argparse.Namespace) -> ServerConfig:
         tls_client_ca=Path(args.grpc_tls_client_ca) if args.grpc_tls_client_ca else None,
         log_level=args.log_level,
         log_path=Path(args.log_path) if args.log_path else None,
+        allow_version_labels_for_unavailable_models=args.allow_version_labels_for_unavailable_models,
     )
 
 
@@ -198,6 +212,7 @@ def _cli_model(args: argparse.Namespace, name: str, path: str | Path) -> ModelCo
         target_device=args.target_device,
         plugin_config=args.plugin_config,
         model_version_policy=policy,
+        warmup=args.warmup,
     )
 
 

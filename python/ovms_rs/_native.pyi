@@ -18,6 +18,7 @@ __all__ = [
     "decode_images",
     "parse_json_predict",
     "parse_predict_request",
+    "read_tfrecords",
     "transpose_layout",
 ]
 
@@ -94,7 +95,11 @@ class RequestInput:
 
 def parse_predict_request(
     request: bytes | bytearray,
-) -> tuple[str, int, dict[str, RequestInput], list[str]]: ...
+) -> tuple[str, int, str | None, dict[str, RequestInput], list[str]]: ...
+def read_tfrecords(data: bytes, limit: int) -> list[bytes]:
+    """The records of a TFRecord file (at most limit + 1); ValueError for bad framing or CRC."""
+    ...
+
 def build_predict_response(
     model_name: str, version: int, outputs: list[tuple[str, npt.NDArray[Any]]]
 ) -> bytes: ...

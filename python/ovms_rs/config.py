@@ -36,6 +36,13 @@ class ModelConfig:
     nireq: int = 0
     target_device: str = "CPU"
     plugin_config: dict[str, Any] = field(default_factory=dict)
+    # TF Serving's version labels {label: version}. Not compared: relabelling reloads nothing.
+    version_labels: dict[str, int] = field(default_factory=dict, compare=False)
+    # TF Serving's --allow_version_labels_for_unavailable_models (CLI flag or config.json top level).
+    allow_unavailable_labels: bool = field(default=False, compare=False)
+    # "file": replay assets.extra/tf_serving_warmup_requests when a version has one (TF Serving);
+    # "zeros": that, then one inference on zeros; "none": no warmup.
+    warmup: str = "file"
 
     def compile_properties(self) -> dict[str, str]:
         """OpenVINO properties: OVMS adds PERFORMANCE_HINT=LATENCY unless a hint or NUM_STREAMS is given."""
@@ -61,13 +68,17 @@ _MODEL_KEYS: dict[str, type | tuple[type, ...]] = {
     "idle_sequence_cleanup": bool,
     "low_latency_transformation": bool,
     "max_sequence_number": int,
+    "version_labels": dict,
+    "warmup": str,
 }
+WARMUP_MODES = ("file", "zeros", "none")
 _TOP_KEYS = {
     "model_config_list",
     "monitoring",
     "pipeline_config_list",
     "custom_node_library_config_list",
     "mediapipe_config_list",
+    "allow_version_labels_for_unavailable_models",
 }
 
 
@@ -127,6 +138,9 @@ def model_config(
     nireq: object = 0,
     target_device: object = "CPU",
     plugin_config: object = None,
+    version_labels: object = None,
+    allow_unavailable_labels: bool = False,
+    warmup: object = None,
 ) -> ModelConfig:
     """Builds a validated ModelConfig from CLI or config.json values."""
     if not name:
@@ -150,7 +164,34 @@ def model_config(
         nireq=nireq_int,
         target_device=str(target_device or "CPU"),
         plugin_config=parse_plugin_config(plugin_config),
+        version_labels=parse_version_labels(version_labels),
+        allow_unavailable_labels=allow_unavailable_labels,
+        warmup=parse_warmup(warmup),
     )
+
+
+def parse_version_labels(value: object) -> dict[str, int]:
+    """{"stable": 1, "canary": 2}: non-empty label names, positive version numbers."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError("Invalid version_labels: must be a JSON object {label: version}")
+    labels: dict[str, int] = {}
+    for label, version in value.items():
+        if not label or isinstance(version, bool) or not isinstance(version, int) or version <= 0:
+            raise ConfigError(
+                f"Invalid version_labels: {label!r}: {version!r} (a label needs a version number > 0)"
+            )
+        labels[label] = version
+    return labels
+
+
+def parse_warmup(value: object) -> str:
+    if value is None or value == "":
+        return "file"
+    if value not in WARMUP_MODES:
+        raise ConfigError(f"Invalid warmup: {value!r} (one of: {', '.join(WARMUP_MODES)})")
+    return str(value)
 
 
 def _check_type(where: str, key: str, value: object, expected: type | tuple[type, ...]) -> None:
@@ -174,6 +215,8 @@ def load_config_file(path: Path) -> list[ModelConfig]:
     unknown = set(doc) - _TOP_KEYS
     if unknown:
         raise ConfigError(f"Config file: unknown key '{sorted(unknown)[0]}'")
+    allow_labels = doc.get("allow_version_labels_for_unavailable_models", False)
+    _check_type("Config file", "allow_version_labels_for_unavailable_models", allow_labels, bool)
     entries = doc.get("model_config_list", [])
     if not isinstance(entries, list):
         raise ConfigError("Config file: wrong type for key 'model_config_list': must be an array")
@@ -206,6 +249,9 @@ def load_config_file(path: Path) -> list[ModelConfig]:
                 nireq=cfg.get("nireq", 0),
                 target_device=cfg.get("target_device", "CPU"),
                 plugin_config=cfg.get("plugin_config"),
+                version_labels=cfg.get("version_labels"),
+                allow_unavailable_labels=allow_labels,
+                warmup=cfg.get("warmup"),
             )
         )
     names = [m.name for m in models]
@@ -236,3 +282,5 @@ class ServerConfig:
     tls_client_ca: Path | None = None
     log_level: str = "INFO"
     log_path: Path | None = None
+    # TF Serving's --allow_version_labels_for_unavailable_models.
+    allow_version_labels_for_unavailable_models: bool = False

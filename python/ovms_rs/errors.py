@@ -60,6 +60,8 @@ INVALID_SHAPE = "Invalid input shape"
 INVALID_OUTPUT_FILTER = "Invalid output name in output_filter"
 RESHAPE_FAILED = "Model could not be reshaped with requested shape"
 INTERNAL_ERROR = "Internal server error"
+# TF Serving's (server_core.cc): OVMS parses version labels but ignores them; ovms_rs resolves them.
+UNRECOGNIZED_VERSION_LABEL = "Unrecognized servable version label"
 
 # What the REST transport (rust/rest/) answers without Python; tests/rest checks Rust's copies.
 REST_INVALID_URL = "Invalid request URL"
@@ -133,6 +135,11 @@ def model_version_missing() -> ServingError:
 
 def model_version_retired() -> ServingError:
     return ServingError(grpc.StatusCode.NOT_FOUND, MODEL_VERSION_RETIRED)
+
+
+def version_label_unknown(label: str) -> ServingError:
+    """TF Serving's INVALID_ARGUMENT (HTTP 400) for a label its model's config does not define."""
+    return ServingError(grpc.StatusCode.INVALID_ARGUMENT, f"{UNRECOGNIZED_VERSION_LABEL}: {label}")
 
 
 def model_version_not_loaded_yet() -> ServingError:

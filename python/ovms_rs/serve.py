@@ -26,7 +26,10 @@ SHUTDOWN_GRACE_SECONDS = 30.0
 def serve(config: ServerConfig) -> None:
     """Runs until SIGTERM/SIGINT. Raises ConfigError when the configuration cannot be served."""
     keep_freed_buffers()
-    registry = ModelRegistry(max_queue=config.max_queue_size)
+    registry = ModelRegistry(
+        max_queue=config.max_queue_size,
+        allow_unavailable_labels=config.allow_version_labels_for_unavailable_models,
+    )
     applier = ConfigApplier(registry, config.config_path)
     readiness = Readiness(registry)
 

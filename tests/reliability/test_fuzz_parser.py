@@ -29,7 +29,7 @@ NUMPY_BY_DTYPE = {
 }
 
 
-def parse(payload: bytes) -> tuple[str, int, dict[str, Any], list[str]] | None:
+def parse(payload: bytes) -> tuple[str, int, str | None, dict[str, Any], list[str]] | None:
     """The parse result, or None when the parser refused the bytes with InvalidInput."""
     try:
         return _native.parse_predict_request(payload)
@@ -38,10 +38,11 @@ def parse(payload: bytes) -> tuple[str, int, dict[str, Any], list[str]] | None:
         return None
 
 
-def check_bounded(payload: bytes, parsed: tuple[str, int, dict[str, Any], list[str]]) -> None:
+def check_bounded(payload: bytes, parsed: tuple[str, int, str | None, dict[str, Any], list[str]]) -> None:
     """Everything returned is made of the request's bytes: no array larger than the payload."""
-    name, version, inputs, output_filter = parsed
+    name, version, label, inputs, output_filter = parsed
     assert isinstance(name, str) and isinstance(version, int)
+    assert label is None or (isinstance(label, str) and version == 0)
     assert all(isinstance(f, str) for f in output_filter)
     for input_name, tensor in inputs.items():
         assert isinstance(input_name, str)
@@ -109,9 +110,11 @@ def test_agrees_with_protobuf(request: predict_pb2.PredictRequest) -> None:
     parsed = parse(payload)
     assert parsed is not None, "a message protobuf wrote was refused"
     check_bounded(payload, parsed)
-    name, version, inputs, output_filter = parsed
+    name, version, label, inputs, output_filter = parsed
     assert name == request.model_spec.name
     assert version == request.model_spec.version.value
+    assert label == (request.model_spec.version_label
+                     if request.model_spec.WhichOneof("version_choice") == "version_label" else None)
     assert output_filter == list(request.output_filter)
     assert set(inputs) == set(request.inputs)
     for input_name, tensor in request.inputs.items():
@@ -136,5 +139,5 @@ def test_huge_declared_shapes_allocate_nothing(dims: list[int], values: list[flo
     zero dim the count is 0, but numpy cannot make an array of that shape either)."""
     parsed = parse(float_request(dims, values).SerializeToString())
     assert parsed is not None
-    got = parsed[2]["x"]
+    got = parsed[3]["x"]
     assert got.array is None and got.error

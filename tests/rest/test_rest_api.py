@@ -33,11 +33,14 @@ def test_status_as_ovms_renders_it(rest_server: ServerProcess) -> None:
             {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": "OK"}}
         ]
     }
-    for path in ("", "/versions/1", "/labels/stable"):
+    for path in ("", "/versions/1"):
         reply = requests.get(f"{rest_server.rest_url}/v1/models/{DEMO}{path}", timeout=10)
         assert reply.status_code == 200
         assert reply.headers["Content-Type"] == "application/json"
         assert reply.json() == expected
+    # Labels are TF Serving's (OVMS ignores them): the demo model has none.
+    reply = requests.get(f"{rest_server.rest_url}/v1/models/{DEMO}/labels/stable", timeout=10)
+    assert (reply.status_code, reply.json()) == (400, {"error": "Unrecognized servable version label: stable"})
     missing = requests.get(f"{rest_server.rest_url}/v1/models/{DEMO}/versions/7", timeout=10)
     assert (missing.status_code, missing.json()) == (404, {"error": "Model with requested version is not found"})
     unknown = requests.get(f"{rest_server.rest_url}/v1/models/nope", timeout=10)

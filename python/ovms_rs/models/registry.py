@@ -15,10 +15,12 @@ import openvino as ov
 from ..config import ModelConfig
 from ..errors import (
     MODEL_VERSION_RETIRED,
+    ConfigError,
     ServingError,
     model_name_missing,
     model_version_missing,
     model_version_retired,
+    version_label_unknown,
 )
 from . import repository
 from .version import DEFAULT_MAX_QUEUE, LOADING_WAIT_SECONDS, ErrorCode, ModelState, ModelVersion
@@ -40,6 +42,8 @@ class Model:
         self.change_lock = threading.Lock()
         # False once removed from the configuration: the poller leaves its repository alone.
         self.active = True
+        # TF Serving's version labels in force: {label: version}, replaced as a whole by set_labels.
+        self.labels: dict[str, int] = {}
 
     @property
     def name(self) -> str:
@@ -60,7 +64,34 @@ class Model:
         with self.lock:
             return {n: v for n, v in self.versions.items() if v.state not in RETIRED_STATES}
 
+    def version_for_label(self, label: str) -> int:
+        with self.lock:
+            version = self.labels.get(label)
+        if version is None:
+            raise version_label_unknown(label)
+        return version
+
     # ---- changes (called with change_lock held) ----
+
+    def set_labels(self, labels: dict[str, int], allow_unavailable: bool) -> None:
+        """Puts a config's labels in force, as TF Serving's UpdateModelVersionLabelMap: each must name an
+        AVAILABLE version, unless unavailable ones are allowed, and then only for a new label or one that
+        keeps its version. ConfigError (the labels in force stay) otherwise."""
+        with self.lock:
+            available = {n for n, mv in self.versions.items() if mv.state == ModelState.AVAILABLE}
+            current = dict(self.labels)
+        for label, version in sorted(labels.items()):
+            allowed = allow_unavailable and current.get(label, version) == version
+            if version not in available and not allowed:
+                raise ConfigError(
+                    f"version labels rejected (the previous ones stay): Request to assign label to "
+                    f"version {version} of model {self.name}, which is not currently available "
+                    "for inference"
+                )
+        with self.lock:
+            self.labels = dict(labels)
+        if labels != current:
+            log.info("Version labels of model %s: %s", self.name, labels or "none")
 
     def load(self, core: ov.Core, versions: dict[int, Path]) -> list[ModelVersion]:
         """Creates and loads versions (in parallel), replacing entries of the same numbers once loaded."""
@@ -131,9 +162,16 @@ class Model:
 class ModelRegistry:
     """Thread-safe registry of served models."""
 
-    def __init__(self, core: ov.Core | None = None, max_queue: int = DEFAULT_MAX_QUEUE) -> None:
+    def __init__(
+        self,
+        core: ov.Core | None = None,
+        max_queue: int = DEFAULT_MAX_QUEUE,
+        allow_unavailable_labels: bool = False,
+    ) -> None:
         self.core = core or ov.Core()
         self.max_queue = max_queue
+        # TF Serving's --allow_version_labels_for_unavailable_models (config.json can also set it).
+        self.allow_unavailable_labels = allow_unavailable_labels
         self._models: dict[str, Model] = {}
         self._lock = threading.Lock()
 
@@ -148,10 +186,19 @@ class ModelRegistry:
         with self._lock:
             return list(self._models.values())
 
-    def resolve(self, name: str, version: int, wait_for_loading: bool = False) -> ModelVersion:
-        """Version 0 means the default (highest AVAILABLE). Versions that exist but cannot serve are
-        returned as they are: ModelVersion.serving() raises OVMS's error for their state."""
+    def resolve(
+        self,
+        name: str,
+        version: int,
+        label: str | None = None,
+        wait_for_loading: bool = False,
+    ) -> ModelVersion:
+        """Version 0 means the default (highest AVAILABLE); a label (TF Serving's version_label, which
+        excludes a version) means the version its model's config gives it. Versions that exist but cannot
+        serve are returned as they are: ModelVersion.serving() raises OVMS's error for their state."""
         model = self.model(name)
+        if label is not None:
+            version = model.version_for_label(label)
         if version <= 0:
             found = model.default_version()
             if found is None:
@@ -169,32 +216,36 @@ class ModelRegistry:
         return found
 
     @contextmanager
-    def serving(self, name: str, version: int) -> Iterator[ModelVersion]:
+    def serving(
+        self, name: str, version: int, label: str | None = None
+    ) -> Iterator[ModelVersion]:
         """Resolves and holds a version for one request (waiting briefly for a LOADING one)."""
-        mv = self._acquire(name, version)
+        mv = self._acquire(name, version, label)
         try:
             yield mv
         finally:
             mv.release()
 
-    def _acquire(self, name: str, version: int) -> ModelVersion:
+    def _acquire(self, name: str, version: int, label: str | None) -> ModelVersion:
         # A default-version request that races with a retirement resolves again: the new default was
         # loaded before the old one started retiring.
         for attempt in range(3):
-            mv = self.resolve(name, version, wait_for_loading=True)
+            mv = self.resolve(name, version, label, wait_for_loading=True)
             try:
                 mv.acquire()
                 return mv
             except ServingError as e:
-                if version > 0 or e.message != MODEL_VERSION_RETIRED or attempt == 2:
+                specific = version > 0 or label is not None
+                if specific or e.message != MODEL_VERSION_RETIRED or attempt == 2:
                     raise
         raise AssertionError("unreachable")
 
     # ---- changes ----
 
     def serve_model(self, config: ModelConfig) -> Model:
-        """Adds a model (or reconfigures one) and loads what its policy selects; ConfigError if its base
-        path has no versions."""
+        """Adds a model (or reconfigures one), loads what its policy selects, then puts its version labels
+        in force; ConfigError if its base path has no versions or a label names a version that is not
+        AVAILABLE (the versions are served all the same; the labels in force stay)."""
         on_disk = repository.require_versions(config.base_path)
         with self._lock:
             model = self._models.get(config.name)
@@ -209,6 +260,13 @@ class ModelRegistry:
             elif model.config != config:
                 log.info("Configuration of model %s changed; reloading its versions", config.name)
                 model.reconfigure(self.core, config, on_disk)
+            else:
+                # Same config (labels aside): new version directories first, so that a label can move
+                # to a version added with the same reload.
+                model.config = config
+                model.sync(self.core, on_disk)
+            allow = self.allow_unavailable_labels or config.allow_unavailable_labels
+            model.set_labels(config.version_labels, allow)
         return model
 
     def remove_model(self, name: str) -> None:
@@ -216,6 +274,8 @@ class ModelRegistry:
         model = self.model(name)
         with model.change_lock:
             model.active = False
+            with model.lock:
+                model.labels = {}
             model.retire(set(model.live_versions()))
 
     def sync_model(self, model: Model) -> None:

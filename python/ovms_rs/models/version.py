@@ -143,7 +143,10 @@ class ModelVersion:
             self._cond.notify_all()
 
     def load(self, core: ov.Core) -> bool:
-        """START -> LOADING -> AVAILABLE; a failure stays LOADING with error UNKNOWN, as in OVMS."""
+        """START -> LOADING -> (compile, warmup) -> AVAILABLE; a failure stays LOADING with error UNKNOWN,
+        as in OVMS."""
+        from .warmup import warm_up  # warmup uses validation, which imports this module
+
         self._set_state(ModelState.LOADING)
         self._core = core
         try:
@@ -151,20 +154,13 @@ class ModelVersion:
         except (
             Exception
         ) as e:  # any failure of read/reshape/compile is this version's, not the server's
-            reason = one_line_reason(e)
-            log.error(
-                "Failed to load %s version %d from %s: %s",
-                self.model_name,
-                self.version,
-                self.path,
-                reason,
-            )
-            with self._cond:
-                self.error_code = ErrorCode.UNKNOWN
-                self.load_error = reason
-                self._cond.notify_all()
-            return False
+            return self._load_failed(one_line_reason(e))
         self._active = active
+        try:
+            warm_up(self)  # TF Serving's warmup: requests through the serving path, before AVAILABLE
+        except Exception as e:  # WarmupError, or what OpenVINO raised while replaying
+            self._active = None
+            return self._load_failed(f"warmup failed: {one_line_reason(e)}")
         log.info(
             "Loaded %s version %d (%s): %s",
             self.model_name,
@@ -174,6 +170,20 @@ class ModelVersion:
         )
         self._set_state(ModelState.AVAILABLE)
         return True
+
+    def _load_failed(self, reason: str) -> bool:
+        log.error(
+            "Failed to load %s version %d from %s: %s",
+            self.model_name,
+            self.version,
+            self.path,
+            reason,
+        )
+        with self._cond:
+            self.error_code = ErrorCode.UNKNOWN
+            self.load_error = reason
+            self._cond.notify_all()
+        return False
 
     def _compile(self, core: ov.Core, overrides: dict[str, tuple[int, ...]]) -> Compiled:
         """read_model -> reshape (config, then `overrides` in client layout) -> compile -> request pool."""

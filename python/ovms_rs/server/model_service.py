@@ -8,6 +8,7 @@ from .._proto.tensorflow_serving.apis import get_model_status_pb2, model_managem
 from ..errors import model_version_missing
 from ..models.registry import ModelRegistry
 from ..models.version import ModelVersion
+from .prediction_service import version_choice
 
 SERVICE = "tensorflow.serving.ModelService"
 
@@ -25,7 +26,9 @@ class ModelService:
     ) -> get_model_status_pb2.GetModelStatusResponse:
         spec = request.model_spec
         model = self.registry.model(spec.name)
-        version = spec.version.value if spec.HasField("version") else 0
+        version, label = version_choice(spec)
+        if label is not None:
+            version = model.version_for_label(label)
         if version > 0:
             found = {v.version: v for v in model.sorted_versions()}.get(version)
             if found is None:

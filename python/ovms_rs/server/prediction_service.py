@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import _native
 from .._proto.tensorflow.core.framework import tensor_shape_pb2
 from .._proto.tensorflow.core.protobuf import meta_graph_pb2
-from .._proto.tensorflow_serving.apis import get_model_metadata_pb2
+from .._proto.tensorflow_serving.apis import get_model_metadata_pb2, model_pb2
 from ..errors import (
     INVALID_OUTPUT_FILTER,
     INVALID_SIGNATURE_NAME,
@@ -29,8 +29,8 @@ class PredictionService:
 
     def predict(self, request: bytes | bytearray, timeout: float | None) -> bytes:
         """The hot path: no Python protobuf objects; tensors are numpy views over `request`."""
-        name, version, inputs, output_filter = _native.parse_predict_request(request)
-        with self.registry.serving(name, version) as model_version:
+        name, version, label, inputs, output_filter = _native.parse_predict_request(request)
+        with self.registry.serving(name, version, label) as model_version:
             arrays = validate(model_version, inputs)
             _check_output_filter(model_version, output_filter)
             return model_version.infer(arrays, output_filter, timeout)
@@ -42,10 +42,17 @@ class PredictionService:
             raise invalid_argument(MODEL_SPEC_MISSING)
         if list(request.metadata_field) != [SIGNATURE_DEF]:
             raise invalid_argument(INVALID_SIGNATURE_NAME)
-        spec = request.model_spec
-        version = spec.version.value if spec.HasField("version") else 0
-        with self.registry.resolve(spec.name, version).serving() as model_version:
+        version, label = version_choice(request.model_spec)
+        with self.registry.resolve(request.model_spec.name, version, label).serving() as model_version:
             return metadata_response(model_version)
+
+
+def version_choice(spec: model_pb2.ModelSpec) -> tuple[int, str | None]:
+    """ModelSpec's oneof: (version, None), (0, version_label), or (0, None) for the default."""
+    choice = spec.WhichOneof("version_choice")
+    if choice == "version_label":
+        return 0, spec.version_label
+    return (spec.version.value if choice == "version" else 0), None
 
 
 def _check_output_filter(model_version: ModelVersion, output_filter: list[str]) -> None:

@@ -76,7 +76,7 @@ class RestService:
     def predict(
         self, name: str, version: int, label: str | None, body: RequestBody, timeout: float | None
     ) -> Reply:
-        with self.registry.serving(name, version) as model_version:
+        with self.registry.serving(name, version, label) as model_version:
             expected = [(n, binding.spec.dtype) for n, binding in model_version.inputs.items()]
             format_, inputs = _native.parse_json_predict(body, expected)
             arrays = validate(model_version, inputs)
@@ -89,12 +89,14 @@ class RestService:
     def status(
         self, name: str, version: int, label: str | None, body: RequestBody, timeout: float | None
     ) -> Reply:
-        return 200, _json(self._status_response(name, version))
+        return 200, _json(self._status_response(name, version, label))
 
     def _status_response(
-        self, name: str, version: int
+        self, name: str, version: int, label: str | None = None
     ) -> get_model_status_pb2.GetModelStatusResponse:
         model = self.registry.model(name)
+        if label is not None:
+            version = model.version_for_label(label)
         versions = model.sorted_versions()
         if version > 0:
             versions = [mv for mv in versions if mv.version == version]
@@ -108,13 +110,13 @@ class RestService:
     def metadata(
         self, name: str, version: int, label: str | None, body: RequestBody, timeout: float | None
     ) -> Reply:
-        with self.registry.resolve(name, version).serving() as model_version:
+        with self.registry.resolve(name, version, label).serving() as model_version:
             return 200, _json(metadata_response(model_version))
 
     def model_ready(
         self, name: str, version: int, label: str | None, body: RequestBody, timeout: float | None
     ) -> Reply:
-        model_version = self.registry.resolve(name, version)
+        model_version = self.registry.resolve(name, version, label)
         if model_version.state != ModelState.AVAILABLE:
             raise model_version_not_loaded_yet()
         return 200, b""
