@@ -29,3 +29,20 @@ def nhwc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
     args = ["--model_name", "efficientnet-lite0", "--model_path", str(DEMO_MODEL_PATH), "--layout", "NHWC:NCHW"]
     with ServerProcess(*args, log_path=log) as server:
         yield server
+
+
+# Suites by folder, as markers: `pytest -m "not slow"` (make test-fast) leaves out the ones that take
+# minutes or install things; CI (scripts/test.sh) runs everything.
+_SLOW_FOLDERS = {"reliability": "reliability", "deploy": "slow"}
+_SLOW_FILES = {"test_third_party_clients.py", "test_bench_smoke.py"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        path = Path(str(item.fspath))
+        folder = path.parent.name
+        if folder in _SLOW_FOLDERS:
+            item.add_marker(_SLOW_FOLDERS[folder])
+            item.add_marker("slow")
+        if path.name in _SLOW_FILES:
+            item.add_marker("slow")

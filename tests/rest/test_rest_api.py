@@ -166,6 +166,13 @@ def test_curl(rest_server: ServerProcess) -> None:
         capture_output=True, text=True, timeout=30, check=True,
     )
     assert json.loads(status.stdout)["model_version_status"][0]["state"] == "AVAILABLE"
+    # h2c (HTTP/2 without TLS) is served on the same port.
+    h2c = subprocess.run(
+        ["curl", "-sS", "--noproxy", "*", "--http2-prior-knowledge", "-w", "%{http_version}",
+         "-o", "/dev/null", f"{rest_server.rest_url}/v2/health/ready"],
+        capture_output=True, text=True, timeout=30, check=True,
+    )
+    assert h2c.stdout == "2"
     body = json.dumps({"instances": photo_nchw(labeled_photos()[0][0]).tolist()})
     predict = subprocess.run(
         ["curl", "-sS", "--noproxy", "*", "-X", "POST", "--data-binary", "@-",
