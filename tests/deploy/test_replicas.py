@@ -9,8 +9,9 @@ retrying connection errors and 502/503/504). Then:
 
 - rolling restart: SIGTERM each replica in turn (readiness is 503 at once; `--drain_seconds 1` keeps it
   serving while HAProxy takes it out), start it again: 0 failed requests, with or without retries;
-- `kill -9` of one replica: at most the requests in flight on it fail (the clients without retries
-  count them), clients with a retry policy see 0 failures, HAProxy marks it DOWN within its check
+- `kill -9` of one replica: the clients without retries fail at most one call per connection (the
+  requests in flight on it, and any HAProxy put on a pooled connection to it before the check saw it
+  gone), clients with a retry policy see 0 failures, HAProxy marks it DOWN within its check
   interval and sends it nothing more; restarted, it rejoins and takes traffic again;
 - a version added to the shared repository is served by every replica (asked directly) within the poll
   interval plus the load time.
@@ -564,7 +565,8 @@ def test_replicas_behind_haproxy(tmp_path: Path) -> None:
     for (phase, client), row in by.items():
         assert row["requests"] > 0, (phase, client)
         if phase == "kill -9" and "no retry" in client:
-            # Only what was in flight on the killed replica: at most one per connection.
+            # What was in flight on the killed replica (or sent to it before DOWN): at most one per
+            # connection, each client connection having one request in flight.
             limit = GRPC_CONCURRENCY if client.startswith("gRPC") else REST_CONNECTIONS
             assert row["failed"] <= limit, row
         else:
