@@ -80,6 +80,14 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=1.0,
         help="seconds between repository/config checks (0 = off)",
     )
+    p.add_argument(
+        "--drain_seconds",
+        type=float,
+        default=0.0,
+        help="after SIGTERM, keep serving this long while /v2/health/ready and gRPC health answer "
+        "not ready (for a load balancer's checks to take the replica out), then drain in-flight "
+        "requests and exit (default 0: drain at once)",
+    )
     p.add_argument("--log_level", default="INFO", choices=sorted(_LOG_LEVELS))
     p.add_argument("--log_path", help="log to this file instead of stderr")
     p.add_argument(
@@ -174,6 +182,8 @@ def parse_server_config(args: argparse.Namespace) -> ServerConfig:
         raise ConfigError("--grpc_tls_cert and --grpc_tls_key go together")
     if args.grpc_tls_client_ca and not args.grpc_tls_cert:
         raise ConfigError("--grpc_tls_client_ca needs --grpc_tls_cert and --grpc_tls_key")
+    if not 0 <= args.drain_seconds <= 3600:
+        raise ConfigError("--drain_seconds must be between 0 and 3600")
     if args.max_message_bytes <= 0 or args.max_queue_size < 0:
         raise ConfigError("--max_message_bytes must be > 0 and --max_queue_size >= 0")
     return ServerConfig(
@@ -184,6 +194,7 @@ def parse_server_config(args: argparse.Namespace) -> ServerConfig:
         models=models,
         config_path=config_path,
         file_system_poll_wait_seconds=args.file_system_poll_wait_seconds,
+        drain_seconds=args.drain_seconds,
         grpc_threads=args.grpc_max_threads,
         grpc_transport=args.grpc_transport,
         max_message_bytes=args.max_message_bytes,

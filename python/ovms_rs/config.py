@@ -272,6 +272,9 @@ class ServerConfig:
     models: tuple[ModelConfig, ...] = ()
     config_path: Path | None = None
     file_system_poll_wait_seconds: float = 1.0
+    # Seconds after SIGTERM during which everything is still served while readiness answers 503, so that
+    # a load balancer's health checks take the replica out before it stops accepting connections.
+    drain_seconds: float = 0.0
     grpc_workers: int = 1
     grpc_threads: int = 0
     grpc_transport: str = "native"

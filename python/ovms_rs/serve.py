@@ -1,5 +1,5 @@
 """Starting the server: open the REST port (health answers 503 meanwhile), load the models, open the gRPC
-port, poll the repository; on SIGTERM turn not-ready, drain and stop."""
+port, poll the repository; on SIGTERM turn not-ready, keep serving for --drain_seconds, drain and stop."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import threading
+import time
 import types
 
 from .config import ServerConfig
@@ -73,6 +74,11 @@ def serve(config: ServerConfig) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     stop.wait()
+    if config.drain_seconds > 0:
+        # Still serving everything, only not ready: a balancer's health checks see the 503 and move the
+        # traffic before the ports close.
+        log.info("Not ready; draining for %.1f s before stopping", config.drain_seconds)
+        time.sleep(config.drain_seconds)
     poller.stop()
     server.stop(SHUTDOWN_GRACE_SECONDS)
     if rest is not None:
