@@ -37,6 +37,12 @@ echo "== lint and types (ruff, mypy --strict, stubtest of the extension against 
 "$VENV/bin/mypy" python/ovms_rs
 (cd /tmp && "$OLDPWD/$VENV/bin/python" -m mypy.stubtest ovms_rs._native)
 
+echo "== system packages the tests use: HAProxy and wrk (tests/deploy/test_replicas.py), curl"
+if ! command -v haproxy >/dev/null || ! command -v wrk >/dev/null || ! command -v curl >/dev/null; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends haproxy wrk curl >/dev/null
+fi
+
 echo "== pytest"
 # Run from tests/ so `import ovms_rs` can only find the installed wheel.
 "$VENV/bin/python" -m pytest tests -q -p no:cacheprovider "$@"
