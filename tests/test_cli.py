@@ -112,3 +112,10 @@ def test_not_implemented_flags_are_warned_about(tmp_path: Path) -> None:
 def test_default_flags_are_not_warned_about(demo_server: ServerProcess) -> None:
     assert "Started gRPC server" in demo_server.log()
     assert "not implemented" not in demo_server.log()
+
+
+def test_the_cli_imports_no_openvino() -> None:
+    """Flags are parsed (and --help answered) before the model side, and OpenVINO, load."""
+    code = "import sys, ovms_rs.__main__; print('openvino' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stdout.strip()) == (0, "False"), result.stderr

@@ -7,8 +7,10 @@ error messages) and TensorFlow DataType numbers (used on the wire).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import openvino as ov
+if TYPE_CHECKING:  # OpenVINO is imported by the model side only: the CLI and config stay light
+    import openvino as ov
 
 # OpenVINO element type name -> OVMS precision name.
 _PRECISION_BY_OV_TYPE = {
@@ -83,6 +85,8 @@ class Dim:
         return n >= self.lo and (self.hi == -1 or n <= self.hi)
 
     def to_ov(self) -> ov.Dimension:
+        import openvino as ov
+
         if self.is_static:
             return ov.Dimension(self.lo)
         return ov.Dimension(self.lo, self.hi)
