@@ -5,8 +5,10 @@ use numpy::IntoPyArray;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
-use super::request::{parse, Format, JsonError as ParseError, Values};
+use super::error::JsonError as ParseError;
+use super::request::{parse, Format};
 use super::response::{write_reply, OutputRef};
+use super::tensor::Values;
 use crate::dtype::DType;
 use crate::error::JsonError;
 use crate::request_input::{request_buffer, RequestInput};

@@ -1,6 +1,8 @@
 //! The REST body parser against TF Serving's documented examples and the refusals OVMS makes.
 
-use super::request::{parse, ErrorKind, Format, JsonRequest, Values, MAX_DEPTH};
+use super::error::ErrorKind;
+use super::request::{parse, Format, JsonRequest};
+use super::tensor::{Values, MAX_DEPTH};
 use crate::dtype::DType;
 
 fn inputs(spec: &[(&str, DType)]) -> Vec<(String, DType)> {
