@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, ConfigJsonError
+from .metrics import MetricsConfig
 from .models.policy import VersionPolicy
 from .models.shapes import (
     LayoutRequest,
@@ -161,8 +162,7 @@ def _check_type(where: str, key: str, value: object, expected: type | tuple[type
         raise ConfigError(f"{where}: wrong type for key '{key}': {type(value).__name__}")
 
 
-def load_config_file(path: Path) -> list[ModelConfig]:
-    """Reads and validates config.json; any error rejects the file as a whole (ConfigError)."""
+def _read_config_doc(path: Path) -> dict[str, Any]:
     try:
         doc = json.loads(path.read_text())
     except OSError as e:
@@ -171,6 +171,18 @@ def load_config_file(path: Path) -> list[ModelConfig]:
         raise ConfigJsonError(f"Config file is not valid JSON: {path}: {e}") from None
     if not isinstance(doc, dict):
         raise ConfigError(f"Config file must hold a JSON object: {path}")
+    return doc
+
+
+def load_monitoring_section(path: Path) -> object | None:
+    """config.json's `monitoring` section as written (None when absent); read once, at start-up, as
+    OVMS reads it (`metrics.from_monitoring` validates it)."""
+    return _read_config_doc(path).get("monitoring")
+
+
+def load_config_file(path: Path) -> list[ModelConfig]:
+    """Reads and validates config.json; any error rejects the file as a whole (ConfigError)."""
+    doc = _read_config_doc(path)
     unknown = set(doc) - _TOP_KEYS
     if unknown:
         raise ConfigError(f"Config file: unknown key '{sorted(unknown)[0]}'")
@@ -236,3 +248,4 @@ class ServerConfig:
     tls_client_ca: Path | None = None
     log_level: str = "INFO"
     log_path: Path | None = None
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)

@@ -9,6 +9,7 @@ import signal
 import threading
 import types
 
+from . import metrics
 from .config import ServerConfig
 from .malloc_tuning import keep_freed_buffers
 from .models.poller import ConfigApplier, Poller
@@ -26,6 +27,7 @@ SHUTDOWN_GRACE_SECONDS = 30.0
 def serve(config: ServerConfig) -> None:
     """Runs until SIGTERM/SIGINT. Raises ConfigError when the configuration cannot be served."""
     keep_freed_buffers()
+    metrics.enable(config.metrics)
     registry = ModelRegistry(max_queue=config.max_queue_size)
     applier = ConfigApplier(registry, config.config_path)
     readiness = Readiness(registry)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from ..errors import (
     model_version_missing,
     model_version_retired,
 )
+from ..metrics import Counted
 from . import repository
 from .version import DEFAULT_MAX_QUEUE, LOADING_WAIT_SECONDS, ErrorCode, ModelState, ModelVersion
 
@@ -169,15 +171,25 @@ class ModelRegistry:
         return found
 
     @contextmanager
-    def serving(self, name: str, version: int) -> Iterator[ModelVersion]:
-        """Resolves and holds a version for one request (waiting briefly for a LOADING one)."""
-        mv = self._acquire(name, version)
+    def serving(
+        self, name: str, version: int, counted: Counted | None = None, started_ns: int = 0
+    ) -> Iterator[ModelVersion]:
+        """Resolves and holds a version for one request (waiting briefly for a LOADING one). With
+        `counted`, the outcome is counted on the version once it is found (as OVMS: an unknown name or
+        version counts nowhere); a Predict's time runs from `started_ns` (default: now)."""
+        started_ns = started_ns or time.perf_counter_ns()
+        mv = self._acquire(name, version, counted)
         try:
             yield mv
+        except BaseException as e:
+            mv.count_failed(counted, e)
+            raise
+        else:
+            mv.count_succeeded(counted, started_ns)
         finally:
             mv.release()
 
-    def _acquire(self, name: str, version: int) -> ModelVersion:
+    def _acquire(self, name: str, version: int, counted: Counted | None) -> ModelVersion:
         # A default-version request that races with a retirement resolves again: the new default was
         # loaded before the old one started retiring.
         for attempt in range(3):
@@ -187,6 +199,7 @@ class ModelRegistry:
                 return mv
             except ServingError as e:
                 if version > 0 or e.message != MODEL_VERSION_RETIRED or attempt == 2:
+                    mv.count_failed(counted, e)
                     raise
         raise AssertionError("unreachable")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from .. import _native
 from .._proto.tensorflow.core.framework import tensor_shape_pb2
 from .._proto.tensorflow.core.protobuf import meta_graph_pb2
@@ -12,6 +14,7 @@ from ..errors import (
     MODEL_SPEC_MISSING,
     invalid_argument,
 )
+from ..metrics import GRPC_METADATA, GRPC_PREDICT
 from ..models.registry import ModelRegistry
 from ..models.tensor_spec import TensorSpec
 from ..models.validation import validate
@@ -29,8 +32,9 @@ class PredictionService:
 
     def predict(self, request: bytes | bytearray, timeout: float | None) -> bytes:
         """The hot path: no Python protobuf objects; tensors are numpy views over `request`."""
+        started = time.perf_counter_ns()
         name, version, inputs, output_filter = _native.parse_predict_request(request)
-        with self.registry.serving(name, version) as model_version:
+        with self.registry.serving(name, version, GRPC_PREDICT, started) as model_version:
             arrays = validate(model_version, inputs)
             _check_output_filter(model_version, output_filter)
             return model_version.infer(arrays, output_filter, timeout)
@@ -44,7 +48,7 @@ class PredictionService:
             raise invalid_argument(INVALID_SIGNATURE_NAME)
         spec = request.model_spec
         version = spec.version.value if spec.HasField("version") else 0
-        with self.registry.resolve(spec.name, version).serving() as model_version:
+        with self.registry.resolve(spec.name, version).serving(GRPC_METADATA) as model_version:
             return metadata_response(model_version)
 
 
