@@ -12,13 +12,20 @@ __all__ = [
     "JsonError",
     "RequestInput",
     "RestServer",
+    "VersionMetrics",
     "__version__",
     "build_json_predict_response",
     "build_predict_response",
     "decode_images",
+    "enable_metrics",
+    "metric_families",
     "parse_json_predict",
     "parse_predict_request",
+    "render_metrics",
+    "transport_finished",
+    "transport_started",
     "transpose_layout",
+    "version_metrics",
 ]
 
 __version__: str
