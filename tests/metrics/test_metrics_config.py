@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
-from conftest import scrape, write_config
 from helpers import ServerProcess, free_port, predict_request, tensor_proto
+from metrics_support import scrape, write_config
 
 
 def _start_error(*args: str) -> str:

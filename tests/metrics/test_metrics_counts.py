@@ -14,8 +14,8 @@ import numpy as np
 import openvino as ov
 import pytest
 import requests
-from conftest import Scrape, scrape
 from helpers import ServerProcess, predict_request, status_request, tensor_proto
+from metrics_support import Scrape, scrape
 from ovms_rs._proto.tensorflow.core.framework import tensor_pb2
 from ovms_rs._proto.tensorflow_serving.apis import get_model_metadata_pb2
 

@@ -6,8 +6,8 @@ import json
 import re
 from pathlib import Path
 
-from conftest import scrape
 from helpers import ServerProcess
+from metrics_support import scrape
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "ovms_rs.json"
 # Metric names in PromQL: identifiers that start like ours (labels and functions don't).

@@ -10,8 +10,8 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
-from conftest import scrape
 from helpers import DEMO, DEMO_MODEL_PATH, ServerProcess, predict_request, tensor_proto
+from metrics_support import scrape
 
 QUEUE_FULL = "Too many requests waiting for an inference request of this model version"
 BATCH = 8  # slow enough (the demo classifier on 8 images) that concurrent requests find no infer request
