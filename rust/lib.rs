@@ -9,6 +9,7 @@ pub mod grpc;
 pub mod image;
 pub mod json;
 pub mod layout;
+pub mod metrics;
 pub mod parallel;
 pub mod py_buffer;
 pub mod request_input;
@@ -35,6 +36,11 @@ mod _native {
     use crate::json::py::parse_json_predict;
     #[pymodule_export]
     use crate::layout::transpose_layout;
+    #[pymodule_export]
+    use crate::metrics::py::{
+        enable_metrics, metric_families, render_metrics, transport_finished, transport_started,
+        version_metrics, VersionMetrics,
+    };
     #[pymodule_export]
     use crate::request_input::parse_predict_request;
     #[pymodule_export]

@@ -13,8 +13,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import DEMO_MODEL_NAME, demo_dir
-from .config import WARMUP_MODES, ModelConfig, ServerConfig, load_config_file, model_config
+from . import DEMO_MODEL_NAME, demo_dir, metrics
+from .config import (
+    WARMUP_MODES,
+    ModelConfig,
+    ServerConfig,
+    load_config_file,
+    load_monitoring_section,
+    model_config,
+)
 from .errors import ConfigError
 
 log = logging.getLogger("ovms_rs")
@@ -25,8 +32,6 @@ log = logging.getLogger("ovms_rs")
 NOT_IMPLEMENTED_FLAGS: dict[str, dict[str, Any]] = {
     "--rest_workers": {"type": int, "default": 0},
     "--grpc_workers": {"type": int, "default": 1},
-    "--metrics_enable": {"action": "store_true", "default": False},
-    "--metrics_list": {"default": ""},
 }
 NOT_IMPLEMENTED_HELP = "accepted for compatibility with OVMS (not implemented yet)"
 
@@ -129,6 +134,16 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument(
         "--grpc_tls_client_ca", help="PEM CA bundle: require client certificates it signed"
     )
+    p.add_argument(
+        "--metrics_enable",
+        action="store_true",
+        help="serve Prometheus metrics at /metrics on the REST port",
+    )
+    p.add_argument(
+        "--metrics_list",
+        default="",
+        help="comma-separated metric families to show instead of the default set",
+    )
     for flag, options in NOT_IMPLEMENTED_FLAGS.items():
         p.add_argument(flag, help=NOT_IMPLEMENTED_HELP, **options)
 
@@ -186,6 +201,12 @@ def parse_server_config(args: argparse.Namespace) -> ServerConfig:
         raise ConfigError("--drain_seconds must be between 0 and 3600")
     if args.max_message_bytes <= 0 or args.max_queue_size < 0:
         raise ConfigError("--max_message_bytes must be > 0 and --max_queue_size >= 0")
+    metrics_config = metrics.from_cli(args.metrics_enable, args.metrics_list, args.rest_port)
+    monitoring = load_monitoring_section(config_path) if config_path else None
+    if monitoring is not None:
+        if args.metrics_enable or args.metrics_list:
+            raise ConfigError(metrics.CONFIGURED_TWICE)
+        metrics_config = metrics.from_monitoring(monitoring, args.rest_port)
     return ServerConfig(
         port=args.port,
         rest_port=args.rest_port,
@@ -205,6 +226,7 @@ def parse_server_config(args: argparse.Namespace) -> ServerConfig:
         log_level=args.log_level,
         log_path=Path(args.log_path) if args.log_path else None,
         allow_version_labels_for_unavailable_models=args.allow_version_labels_for_unavailable_models,
+        metrics=metrics_config,
     )
 
 

@@ -12,14 +12,21 @@ __all__ = [
     "JsonError",
     "RequestInput",
     "RestServer",
+    "VersionMetrics",
     "__version__",
     "build_json_predict_response",
     "build_predict_response",
     "decode_images",
+    "enable_metrics",
+    "metric_families",
     "parse_json_predict",
     "parse_predict_request",
     "read_tfrecords",
+    "render_metrics",
+    "transport_finished",
+    "transport_started",
     "transpose_layout",
+    "version_metrics",
 ]
 
 __version__: str
@@ -113,3 +120,22 @@ def parse_json_predict(
 def build_json_predict_response(
     format: str, outputs: list[tuple[str, npt.NDArray[Any]]]
 ) -> bytes: ...
+
+@final
+class VersionMetrics:
+    """One model version's Prometheus series (interfaces: 0 gRPC, 1 REST; methods: 0 Predict,
+    1 GetModelMetadata, 2 GetModelStatus)."""
+
+    def succeeded(self, interface_index: int, method_index: int, elapsed_ns: int) -> None: ...
+    def failed(self, interface_index: int, method_index: int, refused: bool) -> None: ...
+    def infer_started(self, waited_ns: int) -> None: ...
+    def infer_finished(self, inference_ns: int | None = None) -> None: ...
+    def loaded(self, streams: int, infer_requests: int, owner: int) -> None: ...
+    def unloaded(self, owner: int) -> None: ...
+
+def metric_families() -> tuple[list[str], list[str]]: ...
+def enable_metrics(families: list[str] | None = None) -> None: ...
+def render_metrics() -> str: ...
+def version_metrics(name: str, version: int) -> VersionMetrics | None: ...
+def transport_started(interface_index: int, request_bytes: int) -> None: ...
+def transport_finished(interface_index: int, reply_bytes: int) -> None: ...

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, ConfigJsonError
+from .metrics import MetricsConfig
 from .models.policy import VersionPolicy
 from .models.shapes import (
     LayoutRequest,
@@ -202,8 +203,7 @@ def _check_type(where: str, key: str, value: object, expected: type | tuple[type
         raise ConfigError(f"{where}: wrong type for key '{key}': {type(value).__name__}")
 
 
-def load_config_file(path: Path) -> list[ModelConfig]:
-    """Reads and validates config.json; any error rejects the file as a whole (ConfigError)."""
+def _read_config_doc(path: Path) -> dict[str, Any]:
     try:
         doc = json.loads(path.read_text())
     except OSError as e:
@@ -212,6 +212,18 @@ def load_config_file(path: Path) -> list[ModelConfig]:
         raise ConfigJsonError(f"Config file is not valid JSON: {path}: {e}") from None
     if not isinstance(doc, dict):
         raise ConfigError(f"Config file must hold a JSON object: {path}")
+    return doc
+
+
+def load_monitoring_section(path: Path) -> object | None:
+    """config.json's `monitoring` section as written (None when absent); read once, at start-up, as
+    OVMS reads it (`metrics.from_monitoring` validates it)."""
+    return _read_config_doc(path).get("monitoring")
+
+
+def load_config_file(path: Path) -> list[ModelConfig]:
+    """Reads and validates config.json; any error rejects the file as a whole (ConfigError)."""
+    doc = _read_config_doc(path)
     unknown = set(doc) - _TOP_KEYS
     if unknown:
         raise ConfigError(f"Config file: unknown key '{sorted(unknown)[0]}'")
@@ -287,3 +299,4 @@ class ServerConfig:
     log_path: Path | None = None
     # TF Serving's --allow_version_labels_for_unavailable_models.
     allow_version_labels_for_unavailable_models: bool = False
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)

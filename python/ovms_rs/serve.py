@@ -10,6 +10,7 @@ import threading
 import time
 import types
 
+from . import metrics
 from .config import ServerConfig
 from .malloc_tuning import keep_freed_buffers
 from .models.poller import ConfigApplier, Poller
@@ -27,6 +28,7 @@ SHUTDOWN_GRACE_SECONDS = 30.0
 def serve(config: ServerConfig) -> None:
     """Runs until SIGTERM/SIGINT. Raises ConfigError when the configuration cannot be served."""
     keep_freed_buffers()
+    metrics.enable(config.metrics)
     registry = ModelRegistry(
         max_queue=config.max_queue_size,
         allow_unavailable_labels=config.allow_version_labels_for_unavailable_models,

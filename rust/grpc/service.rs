@@ -20,6 +20,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use super::compression::{decompress, request_encoding, Encoding};
+use crate::metrics::families::{Interface, RefusalReason};
+use crate::metrics::{registry, InFlightGauge};
 use crate::py_buffer::bytearray_from_chunks;
 
 use super::framing::{
@@ -81,12 +83,13 @@ impl tower_service::Service<Request<tonic::body::Body>> for PythonService {
 }
 
 /// Counts a request from arrival until its Python call returns (even if the client has gone).
-struct InFlight(Arc<Shared>);
+// The gauge is held for its Drop: the transport-wide in-flight count (metrics).
+struct InFlight(Arc<Shared>, #[allow(dead_code)] InFlightGauge);
 
 impl InFlight {
     fn enter(shared: &Arc<Shared>) -> Option<InFlight> {
         let before = shared.in_flight.fetch_add(1, Ordering::AcqRel);
-        let guard = InFlight(shared.clone());
+        let guard = InFlight(shared.clone(), InFlightGauge::enter(Interface::Grpc));
         (before < shared.limits.max_concurrent_rpcs).then_some(guard)
     }
 }
@@ -103,6 +106,7 @@ async fn handle(
     deadline: Option<Instant>,
 ) -> Response<ReplyBody> {
     let Some(guard) = InFlight::enter(&shared) else {
+        registry().refused(Interface::Grpc, RefusalReason::ConcurrencyLimit);
         return error_reply(code::RESOURCE_EXHAUSTED, "Concurrent RPC limit exceeded!");
     };
     let path = request.uri().path().to_owned();
@@ -115,6 +119,7 @@ async fn handle(
         Ok(message) => message,
         Err((status, details)) => return error_reply(status, &details),
     };
+    registry().received(Interface::Grpc, message.len);
     // The call keeps running if the client goes away (the future is dropped): Python code is not
     // interruptible, and the in-flight guard must live until it returns.
     let task = tokio::task::spawn_blocking(move || {
@@ -241,6 +246,7 @@ fn call_handler(
                 ),
             ));
         }
+        registry().answered(Interface::Grpc, reply.len());
         Ok(ok_reply(reply))
     })
     .unwrap_or_else(|err: PyErr| {

@@ -207,7 +207,9 @@ pub fn decode_images<'py>(
         }
     };
     let slices: Vec<&[u8]> = images.iter().map(|b| b.as_bytes()).collect();
+    let started = std::time::Instant::now();
     let (shape, pixels) = py.detach(|| decode_batch(&slices, size))?;
+    crate::metrics::registry().observe_image_decode(started.elapsed());
     let array = Array4::from_shape_vec(shape, pixels)
         .map_err(|e| PyValueError::new_err(format!("decoded batch has the wrong size: {e}")))?;
     Ok(array.into_pyarray(py))

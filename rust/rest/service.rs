@@ -16,6 +16,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use super::routes::{route, Route, Selector};
+use crate::metrics::families::{Interface, RefusalReason};
+use crate::metrics::{exposition, registry, InFlightGauge};
 use crate::py_buffer::{bytearray_from_chunks, bytes_of};
 
 pub struct Limits {
@@ -52,9 +54,12 @@ pub async fn serve(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Re
             return Ok(reply(StatusCode::OK, Bytes::new()))
         }
         Route::Ready => return Ok(error(503, NOT_READY)),
+        // Disabled: Python answers it as OVMS does (400 Invalid request URL).
+        Route::Metrics if registry().selection().is_enabled() => return Ok(metrics()),
         _ => {}
     }
     let Some(guard) = InFlight::enter(&shared) else {
+        registry().refused(Interface::Rest, RefusalReason::ConcurrencyLimit);
         return Ok(error(503, TOO_MANY));
     };
     let limit = shared.limits.max_body_bytes;
@@ -68,6 +73,7 @@ pub async fn serve(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Re
     let Some((chunks, len)) = read_body(request.into_body(), limit).await else {
         return Ok(error(413, TOO_LARGE));
     };
+    registry().received(Interface::Rest, len);
     // Python code is not interruptible: the call runs to its end even if the client goes away.
     let task = tokio::task::spawn_blocking(move || {
         let _guard = guard;
@@ -113,7 +119,9 @@ fn call_handler(shared: &Shared, route: &Route, chunks: &[Bytes], len: usize) ->
         let (status, body): (u16, Bound<'_, PyBytes>) =
             shared.handler.bind(py).call1(args)?.extract()?;
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        Ok::<_, PyErr>(reply(status, bytes_of(body)))
+        let body = bytes_of(body);
+        registry().answered(Interface::Rest, body.len());
+        Ok::<_, PyErr>(reply(status, body))
     })
     .unwrap_or_else(|err| {
         Python::attach(|py| err.print(py));
@@ -122,12 +130,13 @@ fn call_handler(shared: &Shared, route: &Route, chunks: &[Bytes], len: usize) ->
 }
 
 /// Counts a request from arrival until its Python call returns.
-struct InFlight(Arc<Shared>);
+// The gauge is held for its Drop: the transport-wide in-flight count (metrics).
+struct InFlight(Arc<Shared>, #[allow(dead_code)] InFlightGauge);
 
 impl InFlight {
     fn enter(shared: &Arc<Shared>) -> Option<InFlight> {
         let before = shared.in_flight.fetch_add(1, Ordering::AcqRel);
-        let guard = InFlight(shared.clone());
+        let guard = InFlight(shared.clone(), InFlightGauge::enter(Interface::Rest));
         (before < shared.limits.max_concurrent).then_some(guard)
     }
 }
@@ -146,7 +155,17 @@ pub fn error(status: u16, message: &str) -> Reply {
     reply(status, Bytes::from(body))
 }
 
-/// Every reply is JSON and carries OVMS's permissive CORS headers.
+/// GET /metrics while metrics are enabled: the exposition, without entering Python.
+fn metrics() -> Reply {
+    let mut response = reply(StatusCode::OK, Bytes::from(exposition::render(registry())));
+    let content_type = HeaderValue::from_static(exposition::CONTENT_TYPE);
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, content_type);
+    response
+}
+
+/// Every reply is JSON (but /metrics) and carries OVMS's permissive CORS headers.
 fn reply(status: StatusCode, body: Bytes) -> Reply {
     let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from ..errors import (
     model_version_retired,
     version_label_unknown,
 )
+from ..metrics import Counted
 from . import repository
 from .version import DEFAULT_MAX_QUEUE, LOADING_WAIT_SECONDS, ErrorCode, ModelState, ModelVersion
 
@@ -217,16 +219,31 @@ class ModelRegistry:
 
     @contextmanager
     def serving(
-        self, name: str, version: int, label: str | None = None
+        self,
+        name: str,
+        version: int,
+        label: str | None = None,
+        counted: Counted | None = None,
+        started_ns: int = 0,
     ) -> Iterator[ModelVersion]:
-        """Resolves and holds a version for one request (waiting briefly for a LOADING one)."""
-        mv = self._acquire(name, version, label)
+        """Resolves and holds a version for one request (waiting briefly for a LOADING one). With
+        `counted`, the outcome is counted on the version once it is found (as OVMS: an unknown name or
+        version counts nowhere); a Predict's time runs from `started_ns` (default: now)."""
+        started_ns = started_ns or time.perf_counter_ns()
+        mv = self._acquire(name, version, label, counted)
         try:
             yield mv
+        except BaseException as e:
+            mv.count_failed(counted, e)
+            raise
+        else:
+            mv.count_succeeded(counted, started_ns)
         finally:
             mv.release()
 
-    def _acquire(self, name: str, version: int, label: str | None) -> ModelVersion:
+    def _acquire(
+        self, name: str, version: int, label: str | None, counted: Counted | None
+    ) -> ModelVersion:
         # A default-version request that races with a retirement resolves again: the new default was
         # loaded before the old one started retiring.
         for attempt in range(3):
@@ -237,6 +254,7 @@ class ModelRegistry:
             except ServingError as e:
                 specific = version > 0 or label is not None
                 if specific or e.message != MODEL_VERSION_RETIRED or attempt == 2:
+                    mv.count_failed(counted, e)
                     raise
         raise AssertionError("unreachable")
 

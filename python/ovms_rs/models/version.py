@@ -6,6 +6,7 @@ import enum
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from ..errors import (
     model_version_not_loaded_yet,
     model_version_retired,
 )
+from ..metrics import Counted
 from . import repository
 from .infer_pool import InferRequestPool, QueueFull, WaitTimedOut
 from .model_io import InputBinding, bind_input, per_input, reshape
@@ -114,6 +116,9 @@ class ModelVersion:
         self._max_queue = max_queue
         self._reshape_lock = threading.Lock()
         self._fingerprint = _fingerprint(path)
+        # This version's Prometheus series (None while metrics are off); a replacement object for the
+        # same version number counts into the same ones.
+        self.metrics = _native.version_metrics(model_name, version)
 
     def __repr__(self) -> str:
         return f"ModelVersion({self.model_name!r}, {self.version}, {self.state.name})"
@@ -156,11 +161,17 @@ class ModelVersion:
         ) as e:  # any failure of read/reshape/compile is this version's, not the server's
             return self._load_failed(one_line_reason(e))
         self._active = active
+        # TF Serving's warmup: requests through the serving path, before AVAILABLE; not client requests,
+        # so not counted in the metrics.
+        metrics, self.metrics = self.metrics, None
         try:
-            warm_up(self)  # TF Serving's warmup: requests through the serving path, before AVAILABLE
+            warm_up(self)
         except Exception as e:  # WarmupError, or what OpenVINO raised while replaying
             self._active = None
             return self._load_failed(f"warmup failed: {one_line_reason(e)}")
+        finally:
+            self.metrics = metrics
+        self._report_compiled(active)
         log.info(
             "Loaded %s version %d (%s): %s",
             self.model_name,
@@ -230,6 +241,7 @@ class ModelVersion:
             by_model_name = {m: shapes[p] for m, p in active.model_names.items() if p in shapes}
             try:
                 self._active = self._compile(self._core, by_model_name)
+                self._report_compiled(self._active)
             except Exception as e:
                 log.warning(
                     "Reshape of %s version %d to %s failed: %s",
@@ -256,6 +268,8 @@ class ModelVersion:
             self._active = None
             self.state = ModelState.END
             self._cond.notify_all()
+        if self.metrics is not None:
+            self.metrics.unloaded(id(self))
         log.info("Retired %s version %d", self.model_name, self.version)
 
     def wait_until_loaded(self, timeout: float) -> None:
@@ -281,13 +295,46 @@ class ModelVersion:
                 self._cond.notify_all()
 
     @contextmanager
-    def serving(self) -> Iterator[ModelVersion]:
-        """acquire() ... release() around one request."""
-        self.acquire()
+    def serving(self, counted: Counted | None = None) -> Iterator[ModelVersion]:
+        """acquire() ... release() around one request, counted as `counted` says (None: not)."""
+        started = time.perf_counter_ns()
+        try:
+            self.acquire()
+        except BaseException as e:
+            self.count_failed(counted, e)
+            raise
         try:
             yield self
+        except BaseException as e:
+            self.count_failed(counted, e)
+            raise
+        else:
+            self.count_succeeded(counted, started)
         finally:
             self.release()
+
+    # ---- metrics ----
+
+    def count_succeeded(self, counted: Counted | None, started_ns: int) -> None:
+        """A request to this version succeeded (a Predict's time runs from `started_ns`)."""
+        if self.metrics is not None and counted is not None:
+            elapsed = time.perf_counter_ns() - started_ns
+            self.metrics.succeeded(counted.interface, counted.method, elapsed)
+
+    def count_failed(self, counted: Counted | None, error: BaseException) -> None:
+        """A request that found this version failed with `error`."""
+        if self.metrics is not None and counted is not None:
+            refused = isinstance(error, ServingError) and error.message == QUEUE_FULL
+            self.metrics.failed(counted.interface, counted.method, refused)
+
+    def _report_compiled(self, active: Compiled) -> None:
+        if self.metrics is None:
+            return
+        try:
+            streams = int(str(active.model.get_property("NUM_STREAMS")))
+        except (RuntimeError, ValueError):  # a device that does not report it as a number
+            streams = 0
+        self.metrics.loaded(streams, active.nireq, id(self))
 
     def _check_servable(self) -> None:
         if self.state == ModelState.AVAILABLE:
@@ -325,19 +372,31 @@ class ModelVersion:
         if output_filter:
             wanted = set(output_filter)
             ports = [(name, port) for name, port in ports if name in wanted]
+        metrics = self.metrics
+        waiting = time.perf_counter_ns() if metrics is not None else 0
         request = self._take_infer_request(active, timeout)
+        inference_ns = None
         try:
+            if metrics is not None:
+                metrics.infer_started(time.perf_counter_ns() - waiting)
             for port, array in arrays.items():
                 shareable = _shareable(array)
                 request.set_input_tensor(
                     port, ov.Tensor(shareable, shared_memory=shareable.flags.writeable)
                 )
-            request.infer()
+            if metrics is not None:
+                inferring = time.perf_counter_ns()
+                request.infer()
+                inference_ns = time.perf_counter_ns() - inferring
+            else:
+                request.infer()
             outputs = [(name, request.get_output_tensor(port).data) for name, port in ports]
             if encode is not None:
                 return encode(outputs)
             return _native.build_predict_response(self.model_name, self.version, outputs)
         finally:
+            if metrics is not None:
+                metrics.infer_finished(inference_ns)
             active.pool.put(request)
 
 

@@ -19,6 +19,7 @@ import grpc
 from .. import _native
 from ..config import ServerConfig
 from ..errors import ConfigError
+from ..metrics import GRPC
 from ..models.registry import ModelRegistry
 from .health import Readiness
 from .methods import Dispatcher, method_table
@@ -131,7 +132,11 @@ class _GrpcioHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
             return None  # grpcio answers UNIMPLEMENTED
 
         def call(request: bytes, context: grpc.ServicerContext) -> bytes:
+            # The transport families the native transport counts in Rust (grpcio's own refusals
+            # past maximum_concurrent_rpcs happen inside grpcio, uncounted).
+            _native.transport_started(GRPC, len(request))
             code, details, reply = self.dispatcher(path, request, context.time_remaining())
+            _native.transport_finished(GRPC, len(reply or b""))
             if code:
                 context.abort(_STATUS_CODES[code], details)  # raises
             assert reply is not None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from .. import _native
 from .._proto.tensorflow.core.framework import tensor_shape_pb2
 from .._proto.tensorflow.core.protobuf import meta_graph_pb2
@@ -12,6 +14,7 @@ from ..errors import (
     MODEL_SPEC_MISSING,
     invalid_argument,
 )
+from ..metrics import GRPC_METADATA, GRPC_PREDICT
 from ..models.registry import ModelRegistry
 from ..models.tensor_spec import TensorSpec
 from ..models.validation import validate
@@ -29,8 +32,9 @@ class PredictionService:
 
     def predict(self, request: bytes | bytearray, timeout: float | None) -> bytes:
         """The hot path: no Python protobuf objects; tensors are numpy views over `request`."""
+        started = time.perf_counter_ns()
         name, version, label, inputs, output_filter = _native.parse_predict_request(request)
-        with self.registry.serving(name, version, label) as model_version:
+        with self.registry.serving(name, version, label, GRPC_PREDICT, started) as model_version:
             arrays = validate(model_version, inputs)
             _check_output_filter(model_version, output_filter)
             return model_version.infer(arrays, output_filter, timeout)
@@ -43,7 +47,8 @@ class PredictionService:
         if list(request.metadata_field) != [SIGNATURE_DEF]:
             raise invalid_argument(INVALID_SIGNATURE_NAME)
         version, label = version_choice(request.model_spec)
-        with self.registry.resolve(request.model_spec.name, version, label).serving() as model_version:
+        model_version = self.registry.resolve(request.model_spec.name, version, label)
+        with model_version.serving(GRPC_METADATA):
             return metadata_response(model_version)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, Union
 
@@ -29,6 +30,7 @@ from ..errors import (
     model_version_missing,
     model_version_not_loaded_yet,
 )
+from ..metrics import REST_METADATA, REST_PREDICT, REST_STATUS
 from ..models.registry import ModelRegistry
 from ..models.validation import validate
 from ..models.version import ModelState
@@ -76,7 +78,8 @@ class RestService:
     def predict(
         self, name: str, version: int, label: str | None, body: RequestBody, timeout: float | None
     ) -> Reply:
-        with self.registry.serving(name, version, label) as model_version:
+        started = time.perf_counter_ns()
+        with self.registry.serving(name, version, label, REST_PREDICT, started) as model_version:
             expected = [(n, binding.spec.dtype) for n, binding in model_version.inputs.items()]
             format_, inputs = _native.parse_json_predict(body, expected)
             arrays = validate(model_version, inputs)
@@ -89,10 +92,10 @@ class RestService:
     def status(
         self, name: str, version: int, label: str | None, body: RequestBody, timeout: float | None
     ) -> Reply:
-        return 200, _json(self._status_response(name, version, label))
+        return 200, _json(self._status_response(name, version, label, counted=True))
 
     def _status_response(
-        self, name: str, version: int, label: str | None = None
+        self, name: str, version: int, label: str | None = None, counted: bool = False
     ) -> get_model_status_pb2.GetModelStatusResponse:
         model = self.registry.model(name)
         if label is not None:
@@ -105,12 +108,14 @@ class RestService:
         response = get_model_status_pb2.GetModelStatusResponse()
         for mv in versions:
             response.model_version_status.append(version_status(mv))
+        if counted and versions:  # once per request, as OVMS (/v1/config's statuses don't count)
+            versions[0].count_succeeded(REST_STATUS, 0)
         return response
 
     def metadata(
         self, name: str, version: int, label: str | None, body: RequestBody, timeout: float | None
     ) -> Reply:
-        with self.registry.resolve(name, version, label).serving() as model_version:
+        with self.registry.resolve(name, version, label).serving(REST_METADATA) as model_version:
             return 200, _json(metadata_response(model_version))
 
     def model_ready(
