@@ -71,10 +71,11 @@ pub fn encode_message(message: &str) -> String {
     out
 }
 
-/// A unary reply body: at most one data frame, then the trailers (if the status was not already sent
-/// in the headers).
+/// A unary reply body: the message's 5-byte prefix and the message itself as two data frames (so the
+/// message is sent from the buffer Python wrote, never copied behind a prefix), then the trailers (if
+/// the status was not already sent in the headers).
 pub struct ReplyBody {
-    data: Option<Bytes>,
+    data: [Option<Bytes>; 2],
     trailers: Option<HeaderMap>,
 }
 
@@ -86,14 +87,16 @@ impl http_body::Body for ReplyBody {
         mut self: Pin<&mut Self>,
         _: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        if let Some(data) = self.data.take() {
-            return Poll::Ready(Some(Ok(Frame::data(data))));
+        for data in &mut self.data {
+            if let Some(data) = data.take() {
+                return Poll::Ready(Some(Ok(Frame::data(data))));
+            }
         }
         Poll::Ready(self.trailers.take().map(|t| Ok(Frame::trailers(t))))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.data.is_none() && self.trailers.is_none()
+        self.data.iter().all(Option::is_none) && self.trailers.is_none()
     }
 }
 
@@ -116,15 +119,14 @@ fn status_headers(headers: &mut HeaderMap, code: i32, message: &str) {
 }
 
 /// A successful reply: `message` framed as one gRPC message, then `grpc-status: 0`.
-pub fn ok_reply(message: &[u8]) -> Response<ReplyBody> {
-    let mut data = BytesMut::with_capacity(PREFIX_LEN + message.len());
-    data.put_u8(0);
-    data.put_u32(message.len() as u32);
-    data.put_slice(message);
+pub fn ok_reply(message: Bytes) -> Response<ReplyBody> {
+    let mut prefix = BytesMut::with_capacity(PREFIX_LEN);
+    prefix.put_u8(0);
+    prefix.put_u32(message.len() as u32);
     let mut trailers = HeaderMap::new();
     status_headers(&mut trailers, code::OK, "");
     grpc_response(ReplyBody {
-        data: Some(data.freeze()),
+        data: [Some(prefix.freeze()), (!message.is_empty()).then_some(message)],
         trailers: Some(trailers),
     })
 }
@@ -132,7 +134,7 @@ pub fn ok_reply(message: &[u8]) -> Response<ReplyBody> {
 /// An error reply in the trailers-only form: the status travels in the response headers.
 pub fn error_reply(code: i32, message: &str) -> Response<ReplyBody> {
     let mut response = grpc_response(ReplyBody {
-        data: None,
+        data: [None, None],
         trailers: None,
     });
     status_headers(response.headers_mut(), code, message);
@@ -191,14 +193,15 @@ mod tests {
 
     #[test]
     fn ok_reply_frames_the_message() {
-        let r = ok_reply(b"abc");
+        let r = ok_reply(Bytes::from_static(b"abc"));
         assert_eq!(r.headers()["content-type"], "application/grpc");
         let body = r.into_body();
-        assert_eq!(
-            body.data.as_deref(),
-            Some(&[0, 0, 0, 0, 3, b'a', b'b', b'c'][..])
-        );
+        let [prefix, message] = &body.data;
+        assert_eq!(prefix.as_deref(), Some(&[0, 0, 0, 0, 3][..]));
+        assert_eq!(message.as_deref(), Some(&b"abc"[..]));
         assert_eq!(body.trailers.unwrap()["grpc-status"], "0");
+        // An empty message is its prefix alone.
+        assert!(ok_reply(Bytes::new()).into_body().data[1].is_none());
     }
 
     #[test]
