@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .batching_params import BatchingParameters, parse_batching
 from .errors import ConfigError, ConfigJsonError
 from .models.policy import VersionPolicy
 from .models.shapes import (
+    AUTO,
     LayoutRequest,
     ShapeRequest,
     parse_batch_size,
@@ -43,6 +45,8 @@ class ModelConfig:
     # "file": replay assets.extra/tf_serving_warmup_requests when a version has one (TF Serving);
     # "zeros": that, then one inference on zeros; "none": no warmup.
     warmup: str = "file"
+    # Dynamic batching (TF Serving's BatchingParameters); None: every request runs on its own.
+    batching: BatchingParameters | None = None
 
     def compile_properties(self) -> dict[str, str]:
         """OpenVINO properties: OVMS adds PERFORMANCE_HINT=LATENCY unless a hint or NUM_STREAMS is given."""
@@ -70,6 +74,7 @@ _MODEL_KEYS: dict[str, type | tuple[type, ...]] = {
     "max_sequence_number": int,
     "version_labels": dict,
     "warmup": str,
+    "batching": dict,
 }
 WARMUP_MODES = ("file", "zeros", "none")
 _TOP_KEYS = {
@@ -141,6 +146,7 @@ def model_config(
     version_labels: object = None,
     allow_unavailable_labels: bool = False,
     warmup: object = None,
+    batching: object = None,
 ) -> ModelConfig:
     """Builds a validated ModelConfig from CLI or config.json values."""
     if not name:
@@ -154,7 +160,8 @@ def model_config(
         raise ConfigError(f"Invalid nireq: {nireq!r}") from None
     if nireq_int < 0:
         raise ConfigError(f"Invalid nireq: {nireq!r}")
-    return ModelConfig(
+    batching_params = None if batching is None else parse_batching(batching, f"{name}: batching")
+    config = ModelConfig(
         name=name,
         base_path=path,
         batch_size=parse_batch_size(batch_size),
@@ -167,7 +174,15 @@ def model_config(
         version_labels=parse_version_labels(version_labels),
         allow_unavailable_labels=allow_unavailable_labels,
         warmup=parse_warmup(warmup),
+        batching=batching_params,
     )
+    if batching_params is not None and AUTO in (
+        config.batch_size,
+        config.shape,
+        *(config.shape.values() if isinstance(config.shape, dict) else ()),
+    ):
+        raise ConfigError(f"{name}: batching cannot be combined with shape or batch_size auto")
+    return config
 
 
 def parse_version_labels(value: object) -> dict[str, int]:
@@ -202,8 +217,11 @@ def _check_type(where: str, key: str, value: object, expected: type | tuple[type
         raise ConfigError(f"{where}: wrong type for key '{key}': {type(value).__name__}")
 
 
-def load_config_file(path: Path) -> list[ModelConfig]:
-    """Reads and validates config.json; any error rejects the file as a whole (ConfigError)."""
+def load_config_file(
+    path: Path, default_batching: BatchingParameters | None = None
+) -> list[ModelConfig]:
+    """Reads and validates config.json; any error rejects the file as a whole (ConfigError).
+    `default_batching` (--enable_batching): for the models without a `batching` key."""
     try:
         doc = json.loads(path.read_text())
     except OSError as e:
@@ -252,6 +270,7 @@ def load_config_file(path: Path) -> list[ModelConfig]:
                 version_labels=cfg.get("version_labels"),
                 allow_unavailable_labels=allow_labels,
                 warmup=cfg.get("warmup"),
+                batching=cfg.get("batching", default_batching),
             )
         )
     names = [m.name for m in models]
@@ -284,3 +303,5 @@ class ServerConfig:
     log_path: Path | None = None
     # TF Serving's --allow_version_labels_for_unavailable_models.
     allow_version_labels_for_unavailable_models: bool = False
+    # --enable_batching (with --batching_parameters_file): batching for every model without its own.
+    default_batching: BatchingParameters | None = None
