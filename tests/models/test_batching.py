@@ -93,6 +93,8 @@ def batch_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPro
     models.append({"name": "tiny", "base_path": "tiny", "batching": {"max_batch_size": 4, "batch_timeout_micros": 30000}})
     models.append({"name": "tiny_dyn", "base_path": "tiny_dyn", "batching": BATCHING})
     models.append({"name": "tiny_off", "base_path": "tiny"})
+    # No batching window: a request finding nothing queued and a free infer request runs inline.
+    models.append({"name": "tiny_0", "base_path": "tiny_dyn", "batching": {"max_batch_size": 8}})
     config = write_config(root / "config.json", models)
     server = ServerProcess("--config_path", str(config), "--log_level", "DEBUG", log_path=root / "server.log", rest=True)
     with server:
@@ -133,7 +135,8 @@ def test_dynamic_batch_dim_and_padding(batch_server: ServerProcess) -> None:
 
 
 def test_fixed_and_dynamic_tiny_match_unbatched(batch_server: ServerProcess) -> None:
-    """The tiny model (y = 3x) batched, fixed [1,4] and dynamic [-1,4], against it unbatched; gRPC and
+    """The tiny model (y = 3x) batched, fixed [1,4] and dynamic [-1,4] (and with no batching window),
+    against it unbatched; gRPC and
     REST requests in the same batches."""
     stub = batch_server.prediction_stub()
     rng = np.random.default_rng(1)
@@ -158,14 +161,14 @@ def test_fixed_and_dynamic_tiny_match_unbatched(batch_server: ServerProcess) -> 
         assert reply.status_code == 200, reply.text
         return np.array(reply.json()["predictions"], np.float32)
 
-    for model in ("tiny", "tiny_dyn"):
+    for model in ("tiny", "tiny_dyn", "tiny_0"):
         with ThreadPoolExecutor(len(inputs)) as pool:
             futures = [pool.submit(rest_ask if i % 3 == 0 else grpc_ask, model, x) for i, x in enumerate(inputs)]
             answers = [f.result() for f in futures]
         for x, y in zip(inputs, answers):
             np.testing.assert_allclose(y, x * np.float32(3), rtol=1e-6)
         batches = [b for b in _batches(batch_server.log()) if b[3] == model]
-        assert any(n > 1 for _, n, _, _ in batches), batches
+        assert any(n > 1 for _, n, _, _ in batches) or model == "tiny_0", batches
         assert all(rows <= (4 if model == "tiny" else 8) for rows, _, _, _ in batches)
 
 

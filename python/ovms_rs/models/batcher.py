@@ -33,7 +33,7 @@ import openvino as ov
 from .. import _native
 from ..batching_params import BatchingParameters
 from ..errors import INTERNAL_ERROR, ServingError
-from .infer_pool import QueueFull
+from .infer_pool import QueueFull, WaitTimedOut
 
 if TYPE_CHECKING:
     from .version import Compiled, Encode, ModelVersion
@@ -148,6 +148,12 @@ class Batcher:
         if timeout is not None and timeout > threading.TIMEOUT_MAX:
             timeout = None  # no client deadline: grpcio reports an effectively infinite one
         deadline = None if timeout is None else time.monotonic() + timeout
+        if not self._queues and self.params.batch_timeout_micros == 0:
+            # Nothing waiting and no batching window: a free infer request runs this request here,
+            # in its own thread, as a batch of one (no hand-off to a batch thread).
+            reply = self._inline(arrays, output_filter, encode, rows)
+            if reply is not None:
+                return reply
         task = _Task(key, arrays, rows, encode, deadline)
         limit = self.params.max_batch_size
         with self._cond:
@@ -167,6 +173,30 @@ class Batcher:
         if task.error is not None:
             raise task.error
         assert task.result is not None
+        return task.result
+
+    def _inline(
+        self, arrays: Arrays, output_filter: list[str], encode: Encode | None, rows: int
+    ) -> bytes | None:
+        active = self._version._active
+        if active is None:
+            return None
+        try:
+            request = active.pool.take(0.0)
+        except (QueueFull, WaitTimedOut):
+            return None  # every infer request busy: queue, to join the next batch
+        task = _Task((None, tuple(output_filter)), arrays, rows, encode, None)
+        task.state = _RUNNING
+        padded = self.params.padded_size(rows)
+        with self._cond:
+            self.batch_sizes[rows] += 1
+            self.padded_sizes[padded] += 1
+        try:
+            self._execute(active, request, [task], padded)
+        finally:
+            active.pool.put(request)
+        if task.error is not None:
+            raise task.error
         return task.result
 
     def _dequeue(self, task: _Task) -> None:
@@ -257,10 +287,17 @@ class Batcher:
                 task.state = _DONE
                 task.done.release()
 
-    def _execute(self, active: Compiled, request: ov.InferRequest, tasks: list[_Task]) -> None:
+    def _execute(
+        self,
+        active: Compiled,
+        request: ov.InferRequest,
+        tasks: list[_Task],
+        padded: int | None = None,
+    ) -> None:
         version = self._version
         rows = sum(t.rows for t in tasks)
-        padded = self.params.padded_size(rows)
+        if padded is None:
+            padded = self.params.padded_size(rows)
         log.debug(
             "Batch of %d rows (%d requests, run at %d) for %s version %d",
             rows,
