@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import DEMO_MODEL_NAME, demo_dir, metrics
+from .batching_params import BatchingParameters, load_batching_file
 from .config import (
     WARMUP_MODES,
     ModelConfig,
@@ -129,6 +130,16 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "assets.extra/tf_serving_warmup_requests if present), zeros (also one inference on zeros), "
         "none",
     )
+    p.add_argument(
+        "--enable_batching",
+        action="store_true",
+        help="TF Serving's flag: dynamic batching for the CLI model, or every config.json model "
+        "without its own `batching` key",
+    )
+    p.add_argument(
+        "--batching_parameters_file",
+        help="TF Serving's BatchingParameters (protobuf text format, or JSON); needs --enable_batching",
+    )
     p.add_argument("--grpc_tls_cert", help="PEM certificate chain: serve gRPC over TLS")
     p.add_argument("--grpc_tls_key", help="PEM private key for --grpc_tls_cert")
     p.add_argument(
@@ -174,19 +185,20 @@ def parse_server_config(args: argparse.Namespace) -> ServerConfig:
     }
     config_path: Path | None = None
     models: tuple[ModelConfig, ...]
+    batching = _cli_batching(args)
     if args.config_path:
         if model_flags:
             raise ConfigError("Use either config_path or model_path with model_name")
         config_path = Path(args.config_path).resolve()
-        models = tuple(load_config_file(config_path))
+        models = tuple(load_config_file(config_path, batching))
     elif args.model_path or args.model_name:
         if not (args.model_path and args.model_name):
             raise ConfigError(
                 "Model path and model name both need to be set (--model_name, --model_path)"
             )
-        models = (_cli_model(args, args.model_name, args.model_path),)
+        models = (_cli_model(args, args.model_name, args.model_path, batching),)
     else:
-        models = (_cli_model(args, DEMO_MODEL_NAME, demo_dir() / DEMO_MODEL_NAME),)
+        models = (_cli_model(args, DEMO_MODEL_NAME, demo_dir() / DEMO_MODEL_NAME, batching),)
     if not 0 < args.port < 65536:
         raise ConfigError(f"port number out of range: {args.port}")
     if not 0 <= args.rest_port < 65536:
@@ -227,10 +239,27 @@ def parse_server_config(args: argparse.Namespace) -> ServerConfig:
         log_path=Path(args.log_path) if args.log_path else None,
         allow_version_labels_for_unavailable_models=args.allow_version_labels_for_unavailable_models,
         metrics=metrics_config,
+        default_batching=batching,
     )
 
 
-def _cli_model(args: argparse.Namespace, name: str, path: str | Path) -> ModelConfig:
+def _cli_batching(args: argparse.Namespace) -> BatchingParameters | None:
+    """--enable_batching [--batching_parameters_file]: TF Serving refuses the file without the flag."""
+    if not args.enable_batching:
+        if args.batching_parameters_file:
+            raise ConfigError("You supplied --batching_parameters_file without --enable_batching")
+        return None
+    if args.batching_parameters_file:
+        return load_batching_file(Path(args.batching_parameters_file))
+    return BatchingParameters()
+
+
+def _cli_model(
+    args: argparse.Namespace,
+    name: str,
+    path: str | Path,
+    batching: BatchingParameters | None = None,
+) -> ModelConfig:
     try:
         policy = json.loads(args.model_version_policy) if args.model_version_policy else None
     except json.JSONDecodeError as e:
@@ -246,6 +275,7 @@ def _cli_model(args: argparse.Namespace, name: str, path: str | Path) -> ModelCo
         plugin_config=args.plugin_config,
         model_version_policy=policy,
         warmup=args.warmup,
+        batching=batching,
     )
 
 

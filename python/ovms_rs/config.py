@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .batching_params import BatchingParameters, parse_batching
 from .errors import ConfigError, ConfigJsonError
 from .metrics import MetricsConfig
 from .models.policy import VersionPolicy
 from .models.shapes import (
+    AUTO,
     LayoutRequest,
     ShapeRequest,
     parse_batch_size,
@@ -44,6 +46,8 @@ class ModelConfig:
     # "file": replay assets.extra/tf_serving_warmup_requests when a version has one (TF Serving);
     # "zeros": that, then one inference on zeros; "none": no warmup.
     warmup: str = "file"
+    # Dynamic batching (TF Serving's BatchingParameters); None: every request runs on its own.
+    batching: BatchingParameters | None = None
 
     def compile_properties(self) -> dict[str, str]:
         """OpenVINO properties: OVMS adds PERFORMANCE_HINT=LATENCY unless a hint or NUM_STREAMS is given."""
@@ -71,6 +75,7 @@ _MODEL_KEYS: dict[str, type | tuple[type, ...]] = {
     "max_sequence_number": int,
     "version_labels": dict,
     "warmup": str,
+    "batching": dict,
 }
 WARMUP_MODES = ("file", "zeros", "none")
 _TOP_KEYS = {
@@ -142,6 +147,7 @@ def model_config(
     version_labels: object = None,
     allow_unavailable_labels: bool = False,
     warmup: object = None,
+    batching: object = None,
 ) -> ModelConfig:
     """Builds a validated ModelConfig from CLI or config.json values."""
     if not name:
@@ -155,7 +161,8 @@ def model_config(
         raise ConfigError(f"Invalid nireq: {nireq!r}") from None
     if nireq_int < 0:
         raise ConfigError(f"Invalid nireq: {nireq!r}")
-    return ModelConfig(
+    batching_params = None if batching is None else parse_batching(batching, f"{name}: batching")
+    config = ModelConfig(
         name=name,
         base_path=path,
         batch_size=parse_batch_size(batch_size),
@@ -168,7 +175,15 @@ def model_config(
         version_labels=parse_version_labels(version_labels),
         allow_unavailable_labels=allow_unavailable_labels,
         warmup=parse_warmup(warmup),
+        batching=batching_params,
     )
+    if batching_params is not None and AUTO in (
+        config.batch_size,
+        config.shape,
+        *(config.shape.values() if isinstance(config.shape, dict) else ()),
+    ):
+        raise ConfigError(f"{name}: batching cannot be combined with shape or batch_size auto")
+    return config
 
 
 def parse_version_labels(value: object) -> dict[str, int]:
@@ -221,8 +236,11 @@ def load_monitoring_section(path: Path) -> object | None:
     return _read_config_doc(path).get("monitoring")
 
 
-def load_config_file(path: Path) -> list[ModelConfig]:
-    """Reads and validates config.json; any error rejects the file as a whole (ConfigError)."""
+def load_config_file(
+    path: Path, default_batching: BatchingParameters | None = None
+) -> list[ModelConfig]:
+    """Reads and validates config.json; any error rejects the file as a whole (ConfigError).
+    `default_batching` (--enable_batching): for the models without a `batching` key."""
     doc = _read_config_doc(path)
     unknown = set(doc) - _TOP_KEYS
     if unknown:
@@ -264,6 +282,7 @@ def load_config_file(path: Path) -> list[ModelConfig]:
                 version_labels=cfg.get("version_labels"),
                 allow_unavailable_labels=allow_labels,
                 warmup=cfg.get("warmup"),
+                batching=cfg.get("batching", default_batching),
             )
         )
     names = [m.name for m in models]
@@ -300,3 +319,5 @@ class ServerConfig:
     # TF Serving's --allow_version_labels_for_unavailable_models.
     allow_version_labels_for_unavailable_models: bool = False
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    # --enable_batching (with --batching_parameters_file): batching for every model without its own.
+    default_batching: BatchingParameters | None = None

@@ -33,7 +33,7 @@ def serve(config: ServerConfig) -> None:
         max_queue=config.max_queue_size,
         allow_unavailable_labels=config.allow_version_labels_for_unavailable_models,
     )
-    applier = ConfigApplier(registry, config.config_path)
+    applier = ConfigApplier(registry, config.config_path, config.default_batching)
     readiness = Readiness(registry)
 
     def reload_all() -> bool:

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from ..batching_params import BatchingParameters
 from ..config import ModelConfig, load_config_file
 from ..errors import ConfigError
 from .registry import ModelRegistry
@@ -17,9 +18,15 @@ log = logging.getLogger(__name__)
 class ConfigApplier:
     """Keeps the registry in line with the model configs (CLI flags, or config.json re-read on change)."""
 
-    def __init__(self, registry: ModelRegistry, config_path: Path | None) -> None:
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        config_path: Path | None,
+        default_batching: BatchingParameters | None = None,
+    ) -> None:
         self.registry = registry
         self.config_path = config_path
+        self.default_batching = default_batching  # --enable_batching
         self._last_text: str | None = None
         self._lock = threading.Lock()
 
@@ -42,7 +49,7 @@ class ConfigApplier:
             return
         with self._lock:
             text = _read(self.config_path)
-            models = load_config_file(self.config_path)
+            models = load_config_file(self.config_path, self.default_batching)
             self._last_text = text
             self.apply(models)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import logging
 import re
@@ -11,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import numpy as np
@@ -30,6 +31,9 @@ from . import repository
 from .infer_pool import InferRequestPool, QueueFull, WaitTimedOut
 from .model_io import InputBinding, bind_input, per_input, reshape
 from .shapes import AUTO
+
+if TYPE_CHECKING:
+    from .batcher import Batcher
 from .tensor_spec import Dim, TensorSpec, precision_of
 
 log = logging.getLogger(__name__)
@@ -119,6 +123,8 @@ class ModelVersion:
         # This version's Prometheus series (None while metrics are off); a replacement object for the
         # same version number counts into the same ones.
         self.metrics = _native.version_metrics(model_name, version)
+        # With config.batching: the dynamic batcher that submit() hands requests to (models/batcher.py).
+        self.batcher: Batcher | None = None
 
     def __repr__(self) -> str:
         return f"ModelVersion({self.model_name!r}, {self.version}, {self.state.name})"
@@ -172,6 +178,7 @@ class ModelVersion:
         finally:
             self.metrics = metrics
         self._report_compiled(active)
+        self._start_batcher()
         log.info(
             "Loaded %s version %d (%s): %s",
             self.model_name,
@@ -201,7 +208,7 @@ class ModelVersion:
         model = core.read_model(str(repository.find_model_file(self.path)))
         input_names, output_names = repository.read_mapping(self.path)
         layouts = per_input(self.config.layout, model)
-        reshape(model, self.config, layouts, overrides)
+        reshape(model, self._reshape_config(), layouts, overrides)
         compiled = core.compile_model(
             model, self.config.target_device, self.config.compile_properties()
         )
@@ -225,6 +232,30 @@ class ModelVersion:
         requests = [compiled.create_infer_request() for _ in range(max(nireq, 1))]
         pool = InferRequestPool(requests, self._max_queue)
         return Compiled(compiled, pool, inputs, outputs, output_ports, model_names, len(requests))
+
+    def _reshape_config(self) -> ModelConfig:
+        """With batching, the batch dimension becomes 1:max_batch_size (whatever the model's or
+        --batch_size said): one compiled model takes every batch the batcher forms, and requests of
+        1..max_batch_size rows pass validation."""
+        batching = self.config.batching
+        if batching is None:
+            return self.config
+        return dataclasses.replace(self.config, batch_size=Dim(1, batching.max_batch_size))
+
+    def _start_batcher(self) -> None:
+        from .batcher import Batcher, batch_axes
+
+        if self.config.batching is None:
+            return
+        axes = batch_axes(self)
+        if axes is None:
+            log.warning(
+                "Batching disabled for %s version %d: an input has no batch dimension",
+                self.model_name,
+                self.version,
+            )
+            return
+        self.batcher = Batcher(self, self.config.batching, axes)
 
     def reshape(self, shapes: dict[str, tuple[int, ...]]) -> None:
         """Auto-reshape: recompile for the shapes a request sent ({public name: shape, client layout})."""
@@ -265,6 +296,8 @@ class ModelVersion:
             self.state = ModelState.UNLOADING
             self._cond.notify_all()
             self._cond.wait_for(lambda: self._in_flight == 0)
+            if self.batcher is not None:
+                self.batcher.close()  # its queue is empty: every request in it was in flight
             self._active = None
             self.state = ModelState.END
             self._cond.notify_all()
@@ -354,6 +387,18 @@ class ModelVersion:
             raise ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED, QUEUE_FULL) from None
         except WaitTimedOut:
             raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, DEADLINE_EXCEEDED) from None
+
+    def submit(
+        self,
+        arrays: Mapping[int, np.ndarray[Any, Any]],
+        output_filter: list[str],
+        timeout: float | None = None,
+        encode: Encode | None = None,
+    ) -> bytes:
+        """A validated request's reply: through the batcher when batching is on, else infer()."""
+        if self.batcher is not None:
+            return self.batcher.submit(arrays, output_filter, timeout, encode)
+        return self.infer(arrays, output_filter, timeout, encode)
 
     def infer(
         self,

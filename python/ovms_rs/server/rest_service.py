@@ -87,7 +87,7 @@ class RestService:
             def encode(outputs: list[tuple[str, Any]]) -> bytes:
                 return _native.build_json_predict_response(format_, outputs)
 
-            return 200, model_version.infer(arrays, [], timeout, encode)
+            return 200, model_version.submit(arrays, [], timeout, encode)
 
     def status(
         self, name: str, version: int, label: str | None, body: RequestBody, timeout: float | None
