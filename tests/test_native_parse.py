@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from helpers import predict_request, tensor_proto
 from ovms_rs import _native
-from ovms_rs.models.version import _shareable
+from ovms_rs.models.inference import shareable_view as _shareable
 
 
 @pytest.mark.parametrize("container", [bytes, bytearray])

@@ -34,6 +34,7 @@ from .. import _native
 from ..batching_params import BatchingParameters
 from ..errors import INTERNAL_ERROR, ServingError
 from .infer_pool import QueueFull, WaitTimedOut
+from .inference import run_inference
 
 if TYPE_CHECKING:
     from .version import Compiled, Encode, ModelVersion
@@ -313,13 +314,15 @@ class Batcher:
             if output_filter:
                 wanted = set(output_filter)
                 ports = [(name, port) for name, port in ports if name in wanted]
-            for port, array in inputs.items():
-                shareable = _shareable(array)
-                request.set_input_tensor(
-                    port, ov.Tensor(shareable, shared_memory=shareable.flags.writeable)
-                )
-            request.infer()
-            outputs = [(name, request.get_output_tensor(port).data) for name, port in ports]
+            metrics = version.metrics
+            if metrics is not None:  # a batch is one inference: counted once, with no wait
+                metrics.infer_started(0)
+            inference_ns = None
+            try:
+                outputs, inference_ns = run_inference(request, inputs, ports)
+            finally:
+                if metrics is not None:
+                    metrics.infer_finished(inference_ns)
             if any(out.ndim == 0 or out.shape[0] != padded for _, out in outputs):
                 raise ServingError(
                     grpc.StatusCode.INTERNAL, INTERNAL_ERROR, BATCH_OUTPUT_NOT_BATCHED
@@ -369,8 +372,3 @@ class Batcher:
 def _without(shape: tuple[int, ...], axis: int) -> tuple[int, ...]:
     return shape[:axis] + shape[axis + 1 :]
 
-
-def _shareable(array: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    from .version import _shareable as shareable  # one definition; version imports this module
-
-    return shareable(array)

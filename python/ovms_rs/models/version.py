@@ -29,6 +29,7 @@ from ..errors import (
 from ..metrics import Counted
 from . import repository
 from .infer_pool import InferRequestPool, QueueFull, WaitTimedOut
+from .inference import run_inference
 from .model_io import InputBinding, bind_input, per_input, reshape
 from .shapes import AUTO
 
@@ -424,18 +425,7 @@ class ModelVersion:
         try:
             if metrics is not None:
                 metrics.infer_started(time.perf_counter_ns() - waiting)
-            for port, array in arrays.items():
-                shareable = _shareable(array)
-                request.set_input_tensor(
-                    port, ov.Tensor(shareable, shared_memory=shareable.flags.writeable)
-                )
-            if metrics is not None:
-                inferring = time.perf_counter_ns()
-                request.infer()
-                inference_ns = time.perf_counter_ns() - inferring
-            else:
-                request.infer()
-            outputs = [(name, request.get_output_tensor(port).data) for name, port in ports]
+            outputs, inference_ns = run_inference(request, arrays, ports)
             if encode is not None:
                 return encode(outputs)
             return _native.build_predict_response(self.model_name, self.version, outputs)
@@ -455,21 +445,6 @@ def one_line_reason(error: Exception) -> str:
     lines = (line.strip() for line in str(error).splitlines())
     kept = [line for line in lines if line and not _OPENVINO_LOCATION.fullmatch(line)]
     return " ".join(kept) or type(error).__name__
-
-
-def _shareable(array: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    """An array OpenVINO can read in place. It copies read-only arrays ("not writeable" workaround in
-    its data dispatcher); a read-only view over a request's own bytearray (the native transport's) gets
-    a writable alias instead: OpenVINO only reads inputs, and nothing else holds that buffer. Views over
-    immutable `bytes` (the grpcio transport's) stay read-only and are copied."""
-    if array.flags.writeable:
-        return array
-    alias = array.view()
-    try:
-        alias.flags.writeable = True
-    except ValueError:
-        return array
-    return alias
 
 
 def _fingerprint(path: Path) -> tuple[tuple[str, int, int], ...]:
