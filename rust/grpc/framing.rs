@@ -126,7 +126,10 @@ pub fn ok_reply(message: Bytes) -> Response<ReplyBody> {
     let mut trailers = HeaderMap::new();
     status_headers(&mut trailers, code::OK, "");
     grpc_response(ReplyBody {
-        data: [Some(prefix.freeze()), (!message.is_empty()).then_some(message)],
+        data: [
+            Some(prefix.freeze()),
+            (!message.is_empty()).then_some(message),
+        ],
         trailers: Some(trailers),
     })
 }

@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::families::{Family, API_TFS, FAMILIES, INTERFACES, METHODS, REFUSAL_REASONS};
-use super::histogram::{bucket_bounds, Histogram, BUCKETS};
+use super::histogram::{Histogram, BUCKETS};
 use super::series::{Outcomes, VersionSeries};
 use super::Registry;
 
@@ -94,6 +94,9 @@ fn write_family(out: &mut String, registry: &Registry, family: Family, name: &st
         Family::ReplyBytes => per_interface(out, name, |i| transports.reply_bytes[i].get()),
         Family::InFlightRequests => per_interface(out, name, |i| transports.in_flight[i].get()),
         Family::ImageDecodeTime => histogram(out, name, "", &transports.image_decode_time),
+        Family::BatchSize => each_version(registry, |model, version, v| {
+            histogram(out, name, &version_labels(model, version), &v.batch_size.0);
+        }),
     }
 }
 
@@ -147,9 +150,9 @@ fn histogram(out: &mut String, name: &str, labels: &str, histogram: &Histogram) 
         &with(""),
         snapshot.cumulative[BUCKETS],
     );
-    sample(out, &format!("{name}_sum"), &with(""), snapshot.sum_us);
+    sample(out, &format!("{name}_sum"), &with(""), snapshot.sum);
     let bucket = format!("{name}_bucket");
-    for (bound, count) in bucket_bounds().iter().zip(&snapshot.cumulative) {
+    for (bound, count) in histogram.bounds().iter().zip(&snapshot.cumulative) {
         sample(out, &bucket, &with(&format!("le=\"{bound}\"")), count);
     }
     sample(

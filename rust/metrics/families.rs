@@ -20,6 +20,7 @@ pub enum Family {
     ReplyBytes,
     ImageDecodeTime,
     InFlightRequests,
+    BatchSize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,7 +65,7 @@ const fn spec(
 }
 
 /// In exposition order.
-pub const FAMILIES: [Spec; 14] = [
+pub const FAMILIES: [Spec; 15] = [
     spec(Family::RequestsSuccess, "ovms_requests_success", Kind::Counter,
         "Number of successful requests to a model or a DAG.", true),
     spec(Family::RequestsFail, "ovms_requests_fail", Kind::Counter,
@@ -93,6 +94,8 @@ pub const FAMILIES: [Spec; 14] = [
         "Time to decode (and resize) one request's batch of binary (JPEG/PNG) inputs, when it decodes.", true),
     spec(Family::InFlightRequests, "ovms_rs_in_flight_requests", Kind::Gauge,
         "Requests a transport is handling now (reading, waiting, or in Python).", true),
+    spec(Family::BatchSize, "ovms_rs_batch_size", Kind::Histogram,
+        "Rows the dynamic batcher ran together in one inference (before padding).", true),
 ];
 
 /// OVMS's MediaPipe families: valid in `metrics_list` (OVMS's default set has them), but nothing

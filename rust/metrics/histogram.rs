@@ -43,22 +43,31 @@ impl Gauge {
     }
 }
 
-/// Observations in nanoseconds, exposed in µs. Each bucket counts only its own range (cumulated when
-/// rendered; the count is the +Inf bucket), so an observation is two atomic adds and no lock.
+/// The dynamic batcher's rows per batch: every size up to 8, then ever coarser up to 1024 (33 bounds,
+/// the shape of the latency histograms).
+pub fn batch_size_bounds() -> [u64; BUCKETS] {
+    [
+        1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128,
+        160, 192, 224, 256, 320, 384, 448, 512, 1024,
+    ]
+}
+
+/// Observations in nanoseconds, exposed in µs (or, `sizes()`, plain counts). Each bucket counts only
+/// its own range (cumulated when rendered; the count is the +Inf bucket), so an observation is two
+/// atomic adds and no lock.
 pub struct Histogram {
-    bounds_ns: [u64; BUCKETS],
+    /// The exposed bounds, and what one exposed unit is in observed units (1000: ns exposed as µs).
+    bounds: [u64; BUCKETS],
+    scale: u64,
     /// BUCKETS bounded buckets, then +Inf.
     buckets: [AtomicU64; BUCKETS + 1],
-    sum_ns: AtomicU64,
+    sum: AtomicU64,
 }
 
 impl Default for Histogram {
+    /// OVMS's latency histogram.
     fn default() -> Self {
-        Histogram {
-            bounds_ns: bucket_bounds().map(|us| us * 1000),
-            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
-            sum_ns: AtomicU64::new(0),
-        }
+        Histogram::with_bounds(bucket_bounds(), 1000)
     }
 }
 
@@ -66,15 +75,41 @@ impl Default for Histogram {
 pub struct HistogramSnapshot {
     /// Cumulative counts for each bound, then +Inf.
     pub cumulative: [u64; BUCKETS + 1],
-    pub sum_us: f64,
+    /// In exposed units (µs for the latency histograms).
+    pub sum: f64,
 }
 
 impl Histogram {
+    fn with_bounds(bounds: [u64; BUCKETS], scale: u64) -> Self {
+        Histogram {
+            bounds,
+            scale,
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            sum: AtomicU64::new(0),
+        }
+    }
+
+    /// Batch sizes (`batch_size_bounds`), observed and exposed as counts.
+    pub fn sizes() -> Self {
+        Histogram::with_bounds(batch_size_bounds(), 1)
+    }
+
+    /// The bounds as exposed (`le`).
+    pub fn bounds(&self) -> &[u64; BUCKETS] {
+        &self.bounds
+    }
+
     pub fn observe_ns(&self, ns: u64) {
+        self.observe(ns);
+    }
+
+    pub fn observe(&self, value: u64) {
         // A value on a bound belongs to that bound's bucket (Prometheus's `le`).
-        let bucket = self.bounds_ns.partition_point(|&bound| bound < ns);
+        let bucket = self
+            .bounds
+            .partition_point(|&bound| bound.saturating_mul(self.scale) < value);
         self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
-        self.sum_ns.fetch_add(ns, Ordering::Relaxed);
+        self.sum.fetch_add(value, Ordering::Relaxed);
     }
 
     pub fn snapshot(&self) -> HistogramSnapshot {
@@ -86,7 +121,7 @@ impl Histogram {
         }
         HistogramSnapshot {
             cumulative,
-            sum_us: self.sum_ns.load(Ordering::Relaxed) as f64 / 1000.0,
+            sum: self.sum.load(Ordering::Relaxed) as f64 / self.scale as f64,
         }
     }
 }
@@ -116,5 +151,21 @@ mod tests {
         assert_eq!(s.cumulative[1], 2);
         assert_eq!(s.cumulative[BUCKETS - 1], 2);
         assert_eq!(s.cumulative[BUCKETS], 3);
+    }
+
+    #[test]
+    fn size_histograms_count_rows() {
+        let h = Histogram::sizes();
+        h.observe(1);
+        h.observe(3);
+        h.observe(3);
+        h.observe(2000);
+        let s = h.snapshot();
+        assert_eq!(
+            (s.cumulative[0], s.cumulative[2], s.cumulative[BUCKETS]),
+            (1, 3, 4)
+        );
+        assert_eq!(s.sum, 2007.0);
+        assert!(h.bounds().windows(2).all(|w| w[0] < w[1]));
     }
 }

@@ -151,6 +151,11 @@ impl VersionMetrics {
         v.infer_req_active.add(-1);
     }
 
+    /// The dynamic batcher ran `rows` requests' rows as one inference.
+    fn batched(&self, rows: u64) {
+        self.0.version.batch_size.0.observe(rows);
+    }
+
     /// `owner` (a ModelVersion's id) compiled the model: its NUM_STREAMS and number of infer
     /// requests.
     fn loaded(&self, streams: i64, infer_requests: i64, owner: u64) {

@@ -18,6 +18,15 @@ pub struct Outcomes {
     pub fail: Counter,
 }
 
+/// Rows per batch of the dynamic batcher.
+pub struct BatchSizes(pub Histogram);
+
+impl Default for BatchSizes {
+    fn default() -> Self {
+        BatchSizes(Histogram::sizes())
+    }
+}
+
 /// One model version's series, created when the version is (first) created, kept after it retires.
 #[derive(Default)]
 pub struct VersionSeries {
@@ -31,6 +40,7 @@ pub struct VersionSeries {
     pub infer_req_queue_size: Gauge,
     pub infer_req_active: Gauge,
     pub current_requests: Gauge,
+    pub batch_size: BatchSizes,
     /// Which `ModelVersion` object set streams/queue size last: a replacement loads before the old
     /// object retires, and the old one's unload must not zero what the new one set.
     pub loaded_by: AtomicU64,

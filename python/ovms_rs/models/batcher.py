@@ -316,6 +316,7 @@ class Batcher:
                 ports = [(name, port) for name, port in ports if name in wanted]
             metrics = version.metrics
             if metrics is not None:  # a batch is one inference: counted once, with no wait
+                metrics.batched(rows)
                 metrics.infer_started(0)
             inference_ns = None
             try:
