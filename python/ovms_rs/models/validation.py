@@ -7,7 +7,7 @@ rank, batch, shape, content size.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -24,14 +24,23 @@ from ..errors import (
 from . import binary_input
 from .model_io import InputBinding
 from .tensor_spec import DT_STRING, TensorSpec, precision_of_dtype, shape_str
-from .version import ModelVersion
+from .version import Compiled, ModelVersion
 
 
-def validate(
-    version: ModelVersion, inputs: Mapping[str, _native.RequestInput]
-) -> dict[int, np.ndarray[Any, Any]]:
-    """Checks a request against the version's inputs; returns {model port: array in model layout}."""
-    expected = version.inputs
+class Validated(NamedTuple):
+    """A request that passed: {model port: array in model layout}, and the compiled model they were
+    checked against (an `auto` reshape by another request may replace the version's meanwhile; this
+    request still runs on its own)."""
+
+    arrays: dict[int, np.ndarray[Any, Any]]
+    compiled: Compiled
+
+
+def validate(version: ModelVersion, inputs: Mapping[str, _native.RequestInput]) -> Validated:
+    """Checks a request against the version's current compiled model (reshaping it first when the
+    version is `auto` and the request asks for other shapes)."""
+    compiled = version.compiled()
+    expected = compiled.inputs
     if len(inputs) != len(expected):
         raise invalid_argument(
             INVALID_NO_OF_INPUTS, f"Expected: {len(expected)}; Actual: {len(inputs)}"
@@ -39,25 +48,28 @@ def validate(
     for name in expected:
         if name not in inputs:
             raise invalid_argument(INVALID_MISSING_INPUT, f"Required input: {name}")
-    reshape = _auto_reshape_wanted(version, inputs)
+    reshape = _auto_reshape_wanted(version.auto_reshape, expected, inputs)
     if reshape:
-        version.reshape(reshape)
-        expected = version.inputs
-    return {
+        compiled = version.reshape(reshape)
+        expected = compiled.inputs
+    arrays = {
         binding.port: _validate_input(name, binding, inputs[name])
         for name, binding in expected.items()
     }
+    return Validated(arrays, compiled)
 
 
 def _auto_reshape_wanted(
-    version: ModelVersion, inputs: Mapping[str, _native.RequestInput]
+    mode: str | None,
+    expected: Mapping[str, InputBinding],
+    inputs: Mapping[str, _native.RequestInput],
 ) -> dict[str, tuple[int, ...]]:
-    """With shape/batch `auto`: the shapes to reshape to, when a request differs only where allowed."""
-    mode = version.auto_reshape
+    """With shape/batch `auto` (`mode`): the shapes to reshape to, when a request differs only where
+    allowed."""
     if mode is None:
         return {}
     wanted: dict[str, tuple[int, ...]] = {}
-    for name, binding in version.inputs.items():
+    for name, binding in expected.items():
         shape, spec = inputs[name].shape, binding.spec
         if (
             inputs[name].dtype == DT_STRING

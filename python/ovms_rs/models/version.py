@@ -32,10 +32,11 @@ from .infer_pool import InferRequestPool, QueueFull, WaitTimedOut
 from .inference import run_inference
 from .model_io import InputBinding, bind_input, per_input, reshape
 from .shapes import AUTO
-
-if TYPE_CHECKING:
-    from .batcher import Batcher
 from .tensor_spec import Dim, TensorSpec, precision_of
+
+if TYPE_CHECKING:  # both import this module
+    from .batcher import Batcher
+    from .validation import Validated
 
 log = logging.getLogger(__name__)
 
@@ -258,8 +259,15 @@ class ModelVersion:
             return
         self.batcher = Batcher(self, self.config.batching, axes)
 
-    def reshape(self, shapes: dict[str, tuple[int, ...]]) -> None:
-        """Auto-reshape: recompile for the shapes a request sent ({public name: shape, client layout})."""
+    def compiled(self) -> Compiled:
+        """The compiled model requests are served by now (call between acquire() and release())."""
+        active = self._active
+        assert active is not None, "compiled() on a version that is not serving"
+        return active
+
+    def reshape(self, shapes: dict[str, tuple[int, ...]]) -> Compiled:
+        """Auto-reshape: recompile for the shapes a request sent ({public name: shape, client layout});
+        returns the compiled model for those shapes."""
         with self._reshape_lock:
             active = self._active
             if active is not None and all(
@@ -268,12 +276,13 @@ class ModelVersion:
                 )
                 for name, shape in shapes.items()
             ):
-                return  # another request already reshaped to these shapes
+                return active  # another request already reshaped to these shapes
             assert self._core is not None and active is not None
             by_model_name = {m: shapes[p] for m, p in active.model_names.items() if p in shapes}
             try:
-                self._active = self._compile(self._core, by_model_name)
-                self._report_compiled(self._active)
+                reshaped = self._compile(self._core, by_model_name)
+                self._report_compiled(reshaped)
+                self._active = reshaped
             except Exception as e:
                 log.warning(
                     "Reshape of %s version %d to %s failed: %s",
@@ -284,6 +293,7 @@ class ModelVersion:
                 )
                 raise ServingError(grpc.StatusCode.FAILED_PRECONDITION, RESHAPE_FAILED) from None
             log.info("Reshaped %s version %d to %s", self.model_name, self.version, shapes)
+            return reshaped
 
     def files_changed(self) -> bool:
         """Whether the version directory changed since this version was created (to retry failed loads)."""
@@ -391,15 +401,16 @@ class ModelVersion:
 
     def submit(
         self,
-        arrays: Mapping[int, np.ndarray[Any, Any]],
+        validated: Validated,
         output_filter: list[str],
         timeout: float | None = None,
         encode: Encode | None = None,
     ) -> bytes:
-        """A validated request's reply: through the batcher when batching is on, else infer()."""
+        """A validated request's reply: through the batcher when batching is on (no `auto` shapes
+        there), else infer() on the compiled model the request was validated against."""
         if self.batcher is not None:
-            return self.batcher.submit(arrays, output_filter, timeout, encode)
-        return self.infer(arrays, output_filter, timeout, encode)
+            return self.batcher.submit(validated.arrays, output_filter, timeout, encode)
+        return self.infer(validated.arrays, output_filter, timeout, encode, validated.compiled)
 
     def infer(
         self,
@@ -407,13 +418,14 @@ class ModelVersion:
         output_filter: list[str],
         timeout: float | None = None,
         encode: Encode | None = None,
+        compiled: Compiled | None = None,
     ) -> bytes:
         """Runs one inference (interpreter released inside OpenVINO) and returns the reply: PredictResponse
         bytes, or what `encode(outputs)` makes of the outputs (REST's JSON). The outputs are views of the
         infer request's buffers, valid only inside `encode`. Call between acquire() and release().
-        `timeout`: seconds left of the client's deadline."""
-        active = self._active
-        assert active is not None, "infer() on a version that is not serving"
+        `timeout`: seconds left of the client's deadline; `compiled`: the compiled model the arrays were
+        validated against (default: the current one)."""
+        active = compiled or self.compiled()
         ports = active.output_ports
         if output_filter:
             wanted = set(output_filter)

@@ -102,13 +102,13 @@ def replay_file(mv: ModelVersion, path: Path) -> int:
 def _predict(mv: ModelVersion, request: bytes) -> None:
     """One Predict on this version (the record's model_spec is not looked at, as in TF Serving)."""
     _, _, _, inputs, output_filter = _native.parse_predict_request(request)
-    arrays = validate(mv, inputs)
+    validated = validate(mv, inputs)
     for name in output_filter:
         if name not in mv.outputs:
             raise invalid_argument(
                 INVALID_OUTPUT_FILTER, f"output tensor alias not found in signature: {name}"
             )
-    mv.infer(arrays, output_filter)
+    mv.infer(validated.arrays, output_filter, compiled=validated.compiled)
 
 
 def zeros_request(mv: ModelVersion) -> bytes:

@@ -35,9 +35,9 @@ class PredictionService:
         started = time.perf_counter_ns()
         name, version, label, inputs, output_filter = _native.parse_predict_request(request)
         with self.registry.serving(name, version, label, GRPC_PREDICT, started) as model_version:
-            arrays = validate(model_version, inputs)
+            validated = validate(model_version, inputs)
             _check_output_filter(model_version, output_filter)
-            return model_version.submit(arrays, output_filter, timeout)
+            return model_version.submit(validated, output_filter, timeout)
 
     def get_model_metadata(
         self, request: get_model_metadata_pb2.GetModelMetadataRequest, timeout: float | None

@@ -82,12 +82,12 @@ class RestService:
         with self.registry.serving(name, version, label, REST_PREDICT, started) as model_version:
             expected = [(n, binding.spec.dtype) for n, binding in model_version.inputs.items()]
             format_, inputs = _native.parse_json_predict(body, expected)
-            arrays = validate(model_version, inputs)
+            validated = validate(model_version, inputs)
 
             def encode(outputs: list[tuple[str, Any]]) -> bytes:
                 return _native.build_json_predict_response(format_, outputs)
 
-            return 200, model_version.submit(arrays, [], timeout, encode)
+            return 200, model_version.submit(validated, [], timeout, encode)
 
     def status(
         self, name: str, version: int, label: str | None, body: RequestBody, timeout: float | None
