@@ -31,6 +31,7 @@ from ovms_rs.batching_params import BatchingParameters, load_batching_file, pars
 from ovms_rs.config import load_config_file, model_config
 from ovms_rs.errors import ConfigError, ServingError
 from ovms_rs.models.batcher import BATCH_DEADLINE_EXCEEDED, BATCH_QUEUE_FULL
+from ovms_rs.models.validation import Validated
 from ovms_rs.models.version import ModelVersion
 
 DTYPES: list[tuple[Any, ov.Type]] = [
@@ -306,7 +307,8 @@ def _version(tmp_path: Path, **batching: Any) -> ModelVersion:
 def _submit(mv: ModelVersion, rows: int, timeout: float | None = None) -> Any:
     with mv.serving():
         try:
-            reply = mv.submit({0: np.full((rows, 4), rows, np.float32)}, [], timeout)
+            arrays = {0: np.full((rows, 4), rows, np.float32)}
+            reply = mv.submit(Validated(arrays, mv.compiled()), [], timeout)
         except ServingError as e:
             return e
     from ovms_rs._proto.tensorflow_serving.apis import predict_pb2
