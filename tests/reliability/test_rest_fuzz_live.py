@@ -98,8 +98,10 @@ def test_rest_fuzz(tiny_rest_server: ServerProcess, body: bytes) -> None:
         got = answer["outputs"]
     # The only valid shape is [1,4]; the model computes 2 * x in f32.
     assert len(got) == 1 and len(got[0]) == 4
-    expected = (np.float32(2.0) * np.asarray(sent[0], dtype=np.float32)).tolist()
-    assert got[0] == expected, (got, sent)
+    # Compared as float32: the reply writes each f32 as its shortest text ("3.8007812"), which reads
+    # back as a float64 other than the f32's exact value (3.80078125).
+    expected = np.float32(2.0) * np.asarray(sent[0], dtype=np.float32)
+    np.testing.assert_array_equal(np.asarray(got[0], dtype=np.float32), expected, err_msg=str(sent))
 
 
 def test_still_serving_after_fuzz(tiny_rest_server: ServerProcess) -> None:
