@@ -33,6 +33,8 @@ mod _native {
     #[pymodule_export]
     use crate::json::py::build_json_predict_response;
     #[pymodule_export]
+    use crate::json::py::json_error_kinds;
+    #[pymodule_export]
     use crate::json::py::parse_json_predict;
     #[pymodule_export]
     use crate::layout::transpose_layout;

@@ -17,6 +17,7 @@ __all__ = [
     "build_json_predict_response",
     "build_predict_response",
     "decode_images",
+    "json_error_kinds",
     "enable_metrics",
     "metric_families",
     "parse_json_predict",
@@ -114,6 +115,7 @@ def transpose_layout(array: npt.NDArray[Any], to: str) -> npt.NDArray[Any]: ...
 def decode_images(
     images: list[bytes], height: int | None = None, width: int | None = None
 ) -> npt.NDArray[np.uint8]: ...
+def json_error_kinds() -> list[str]: ...
 def parse_json_predict(
     body: bytes | bytearray, inputs: list[tuple[str, int]]
 ) -> tuple[str, dict[str, RequestInput]]: ...

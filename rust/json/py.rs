@@ -5,7 +5,7 @@ use numpy::IntoPyArray;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
-use super::error::JsonError as ParseError;
+use super::error::{ErrorKind, JsonError as ParseError};
 use super::request::{parse, Format};
 use super::response::{write_reply, OutputRef};
 use super::tensor::Values;
@@ -122,6 +122,12 @@ pub fn build_json_predict_response<'py>(
         write_reply(format, &refs)
     };
     let body =
-        written.map_err(|e| JsonError::new_err(("REST_PROTO_TO_STRING_ERROR", Some(e.0))))?;
+        written.map_err(|e| JsonError::new_err((ErrorKind::ReplyNotLaidOut.name(), Some(e.0))))?;
     Ok(PyBytes::new(py, &body))
+}
+
+/// json_error_kinds() -> list[str]: every kind `JsonError` may carry (the catalogue must know each).
+#[pyfunction]
+pub fn json_error_kinds() -> Vec<&'static str> {
+    ErrorKind::ALL.iter().map(|k| k.name()).collect()
 }

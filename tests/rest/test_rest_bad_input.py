@@ -129,3 +129,12 @@ def test_rest_config_reload_picks_up_a_new_model(tmp_path: Path) -> None:
         assert sorted(reload.json()) == ["first", "second"]
         reply = requests.post(f"{server.rest_url}/v1/models/second:predict", json={"instances": [[1, 1, 1, 1]]}, timeout=30)
         assert reply.json() == {"predictions": [[2.0, 2.0, 2.0, 2.0]]}
+
+
+def test_every_json_error_kind_has_a_catalogue_entry() -> None:
+    """Rust reports kinds, Python owns their status and message: none may be missing."""
+    from ovms_rs import _native, errors
+
+    kinds = _native.json_error_kinds()
+    assert len(kinds) == len(set(kinds)) > 10
+    assert set(kinds) == set(errors.JSON_ERRORS)
