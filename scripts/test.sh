@@ -23,6 +23,15 @@ rm -rf "$VENV" dist
 PATH="$PWD/$VENV/bin:$PATH" "$VENV/bin/maturin" build --release --zig --compatibility manylinux2014 --out dist
 ls dist
 
+echo "== the aarch64 wheel and the sdist (tests/deploy/test_wheels.py checks every wheel's tags and arch)"
+# A checking build: many codegen units and no LTO instead of the release profile's fat LTO, which would
+# keep one core busy for minutes; the tags and the architecture are what is tested here, and
+# .github/workflows/release.yml builds the shipped wheels with the full profile.
+mkdir -p dist/wheels && cp dist/ovms_rs-*.whl dist/wheels/
+CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+    TARGETS=aarch64-unknown-linux-gnu OUT=dist/wheels VENV="$VENV" bash scripts/build_wheels.sh
+export OVMS_RS_WHEELS_DIR="$PWD/dist/wheels"
+
 echo "== install the wheel and the test dependencies"
 "$VENV/bin/pip" install --quiet "$(ls dist/ovms_rs-*.whl)[test]"
 (cd /tmp && "$OLDPWD/$VENV/bin/python" -c "import ovms_rs, ovms_rs._native as n; print('testing', ovms_rs.__file__)")
