@@ -16,6 +16,14 @@ create_exception!(
 
 create_exception!(
     _native,
+    ResourceExhausted,
+    pyo3::exceptions::PyException,
+    "Refused for the server's memory budget (--grpc_memory_quota): RESOURCE_EXHAUSTED / 503; str(exc) \
+     says how much was asked and the budget."
+);
+
+create_exception!(
+    _native,
     JsonError,
     PyValueError,
     "A REST body the server refuses: args are (kind, detail); `ovms_rs.errors` has each kind's \
@@ -30,6 +38,9 @@ pub enum Error {
     /// A rule of OVMS's request validation was broken; the string is the full details message.
     #[error("{0}")]
     Invalid(String),
+    /// Not a client error: the memory budget cannot hold what the request needs now.
+    #[error("{0}")]
+    Exhausted(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -45,6 +56,9 @@ impl Error {
 
 impl From<Error> for PyErr {
     fn from(err: Error) -> PyErr {
-        InvalidInput::new_err(err.to_string())
+        match err {
+            Error::Exhausted(message) => ResourceExhausted::new_err(message),
+            err => InvalidInput::new_err(err.to_string()),
+        }
     }
 }

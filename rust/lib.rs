@@ -10,6 +10,7 @@ pub mod image;
 pub mod json;
 pub mod layout;
 pub mod metrics;
+pub mod overload;
 pub mod parallel;
 pub mod py_buffer;
 pub mod request_input;
@@ -44,6 +45,8 @@ mod _native {
         version_metrics, VersionMetrics,
     };
     #[pymodule_export]
+    use crate::overload::{set_transport_limits, transport_usage};
+    #[pymodule_export]
     use crate::request_input::parse_predict_request;
     #[pymodule_export]
     use crate::request_input::RequestInput;
@@ -61,6 +64,10 @@ mod _native {
             m.py().get_type::<crate::error::InvalidInput>(),
         )?;
         m.add("JsonError", m.py().get_type::<crate::error::JsonError>())?;
+        m.add(
+            "ResourceExhausted",
+            m.py().get_type::<crate::error::ResourceExhausted>(),
+        )?;
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
         Ok(())
     }

@@ -10,9 +10,10 @@ pub const DETACH_BYTES: usize = 256 * 1024;
 
 /// The chunks, back to back, as a new `bytearray` (so the model may read its tensors in place rather
 /// than copy them), in memory that is not zeroed first (`PyByteArray::new_with` would memset it).
+/// Each chunk is dropped once copied, so a large body is held about once, not twice, while it moves.
 pub fn bytearray_from_chunks<'py>(
     py: Python<'py>,
-    chunks: &[Bytes],
+    chunks: Vec<Bytes>,
     len: usize,
 ) -> PyResult<Bound<'py, PyByteArray>> {
     assert_eq!(
@@ -44,11 +45,11 @@ struct SendPtr(*mut u8);
 // is alive and not yet visible to any other code.
 unsafe impl Send for SendPtr {}
 
-/// Copies the chunks back to back to `out`.
+/// Copies the chunks back to back to `out`, freeing each as it goes.
 ///
 /// # Safety
 /// `out` must be valid for writes of the chunks' total length.
-unsafe fn gather(chunks: &[Bytes], out: SendPtr) {
+unsafe fn gather(chunks: Vec<Bytes>, out: SendPtr) {
     let mut at = 0;
     for chunk in chunks {
         std::ptr::copy_nonoverlapping(chunk.as_ptr(), out.0.add(at), chunk.len());

@@ -119,6 +119,45 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "before RESOURCE_EXHAUSTED (default 128)",
     )
     p.add_argument(
+        "--grpc_memory_quota",
+        type=int,
+        default=ServerConfig.memory_quota,
+        help="bytes of request bodies (and decoded images) held at once, gRPC and REST together; "
+        "beyond it bodies wait unread, then RESOURCE_EXHAUSTED / 503 (default 2 GiB, as OVMS; 0: none)",
+    )
+    p.add_argument(
+        "--max_connections",
+        type=int,
+        default=ServerConfig.max_connections,
+        help="open connections, both ports together; at the cap a new one replaces an idle one "
+        "(default 4096; 0: no cap)",
+    )
+    p.add_argument(
+        "--max_concurrent_streams",
+        type=int,
+        default=ServerConfig.max_concurrent_streams,
+        help="HTTP/2 requests in flight per connection (default 128)",
+    )
+    p.add_argument(
+        "--idle_timeout_seconds",
+        type=float,
+        default=ServerConfig.idle_timeout_seconds,
+        help="close a connection that has had no request in flight this long (default 300)",
+    )
+    p.add_argument(
+        "--header_timeout_seconds",
+        type=float,
+        default=ServerConfig.header_timeout_seconds,
+        help="a new connection's first request, or an HTTP/1.1 request's headers, must arrive "
+        "within this (default 20)",
+    )
+    p.add_argument(
+        "--body_timeout_seconds",
+        type=float,
+        default=ServerConfig.body_timeout_seconds,
+        help="a request body must arrive within this, then at 256 KiB/s (default 60)",
+    )
+    p.add_argument(
         "--allow_version_labels_for_unavailable_models",
         action="store_true",
         help="TF Serving's flag: config.json version_labels may name versions not AVAILABLE yet",
@@ -213,6 +252,13 @@ def parse_server_config(args: argparse.Namespace) -> ServerConfig:
         raise ConfigError("--drain_seconds must be between 0 and 3600")
     if args.max_message_bytes <= 0 or args.max_queue_size < 0:
         raise ConfigError("--max_message_bytes must be > 0 and --max_queue_size >= 0")
+    if args.grpc_memory_quota < 0 or args.max_connections < 0 or args.max_concurrent_streams <= 0:
+        raise ConfigError(
+            "--grpc_memory_quota and --max_connections must be >= 0, --max_concurrent_streams > 0"
+        )
+    for flag in ("idle_timeout_seconds", "header_timeout_seconds", "body_timeout_seconds"):
+        if not 0 < getattr(args, flag) <= 86400:
+            raise ConfigError(f"--{flag} must be between 0 (excluded) and 86400")
     metrics_config = metrics.from_cli(args.metrics_enable, args.metrics_list, args.rest_port)
     monitoring = load_monitoring_section(config_path) if config_path else None
     if monitoring is not None:
@@ -232,6 +278,12 @@ def parse_server_config(args: argparse.Namespace) -> ServerConfig:
         grpc_transport=args.grpc_transport,
         max_message_bytes=args.max_message_bytes,
         max_queue_size=args.max_queue_size,
+        memory_quota=args.grpc_memory_quota,
+        max_connections=args.max_connections,
+        max_concurrent_streams=args.max_concurrent_streams,
+        idle_timeout_seconds=args.idle_timeout_seconds,
+        header_timeout_seconds=args.header_timeout_seconds,
+        body_timeout_seconds=args.body_timeout_seconds,
         tls_cert=Path(args.grpc_tls_cert) if args.grpc_tls_cert else None,
         tls_key=Path(args.grpc_tls_key) if args.grpc_tls_key else None,
         tls_client_ca=Path(args.grpc_tls_client_ca) if args.grpc_tls_client_ca else None,

@@ -11,6 +11,7 @@ __all__ = [
     "InvalidInput",
     "JsonError",
     "RequestInput",
+    "ResourceExhausted",
     "RestServer",
     "VersionMetrics",
     "__version__",
@@ -24,8 +25,10 @@ __all__ = [
     "parse_predict_request",
     "read_tfrecords",
     "render_metrics",
+    "set_transport_limits",
     "transport_finished",
     "transport_started",
+    "transport_usage",
     "transpose_layout",
     "version_metrics",
 ]
@@ -34,6 +37,10 @@ __version__: str
 
 class InvalidInput(ValueError):
     """A request the server rejects with INVALID_ARGUMENT; str(exc) is OVMS's details string."""
+
+class ResourceExhausted(Exception):
+    """Refused for the server's memory budget (--grpc_memory_quota): RESOURCE_EXHAUSTED / 503; str(exc) \
+    says how much was asked and the budget."""
 
 class JsonError(ValueError):
     """A REST body the server refuses: args are (kind, detail); `ovms_rs.errors` has each kind's \
@@ -142,3 +149,13 @@ def render_metrics() -> str: ...
 def version_metrics(name: str, version: int) -> VersionMetrics | None: ...
 def transport_started(interface_index: int, request_bytes: int) -> None: ...
 def transport_finished(interface_index: int, reply_bytes: int) -> None: ...
+def set_transport_limits(
+    *,
+    memory_quota: int,
+    max_connections: int,
+    max_concurrent_streams: int,
+    idle_timeout: float,
+    header_timeout: float,
+    body_timeout: float,
+) -> None: ...
+def transport_usage() -> tuple[int, int, int]: ...

@@ -311,6 +311,15 @@ class ServerConfig:
     grpc_transport: str = "native"
     max_message_bytes: int = 1024 * 1024 * 1024
     max_queue_size: int = 128
+    # Overload (README "Errors, TLS, limits"): request bytes in flight, both ports together (OVMS's
+    # --grpc_memory_quota; 0: none); open connections, both ports (0: no cap); HTTP/2 streams per
+    # connection; closing connections without a request, and slow headers and bodies.
+    memory_quota: int = 2 * 1024 * 1024 * 1024
+    max_connections: int = 4096
+    max_concurrent_streams: int = 128
+    idle_timeout_seconds: float = 300.0
+    header_timeout_seconds: float = 20.0
+    body_timeout_seconds: float = 60.0
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_client_ca: Path | None = None

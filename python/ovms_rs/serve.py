@@ -10,7 +10,7 @@ import threading
 import time
 import types
 
-from . import metrics
+from . import _native, metrics
 from .config import ServerConfig
 from .malloc_tuning import keep_freed_buffers
 from .models.poller import ConfigApplier, Poller
@@ -29,6 +29,14 @@ def serve(config: ServerConfig) -> None:
     """Runs until SIGTERM/SIGINT. Raises ConfigError when the configuration cannot be served."""
     keep_freed_buffers()
     metrics.enable(config.metrics)
+    _native.set_transport_limits(
+        memory_quota=config.memory_quota,
+        max_connections=config.max_connections,
+        max_concurrent_streams=config.max_concurrent_streams,
+        idle_timeout=config.idle_timeout_seconds,
+        header_timeout=config.header_timeout_seconds,
+        body_timeout=config.body_timeout_seconds,
+    )
     registry = ModelRegistry(
         max_queue=config.max_queue_size,
         allow_unavailable_labels=config.allow_version_labels_for_unavailable_models,

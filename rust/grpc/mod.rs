@@ -12,15 +12,21 @@ mod service;
 mod tls;
 
 use std::net::{TcpListener, ToSocketAddrs};
+use std::pin::Pin;
 use std::sync::{mpsc, Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
+use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
-use tonic::transport::server::TcpIncoming;
 use tonic::transport::Server;
+
+use crate::metrics::families::Interface;
+use crate::overload::connections::{admit, Guarded};
+use crate::overload::{limits, MAX_HEADER_LIST, MAX_LOCAL_RESETS, MAX_PENDING_RESETS};
 
 use service::{Limits, PythonService};
 use tls::TlsPem;
@@ -30,6 +36,9 @@ use tls::TlsPem;
 const STREAM_WINDOW: u32 = 8 << 20;
 const CONNECTION_WINDOW: u32 = 32 << 20;
 const MAX_FRAME: u32 = 1 << 20;
+/// HTTP/2 PINGs to a connection with requests in flight find a peer that has vanished.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(120);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Stopping: the shutdown trigger and the signal that the server has drained.
 struct Running {
@@ -73,10 +82,17 @@ impl GrpcServer {
         tls_key: Option<&[u8]>,
         tls_client_ca: Option<&[u8]>,
     ) -> PyResult<Self> {
+        let limits = limits();
         let server = Server::builder()
             .initial_stream_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)
-            .max_frame_size(MAX_FRAME);
+            .max_frame_size(MAX_FRAME)
+            .max_concurrent_streams(limits.max_concurrent_streams)
+            .http2_max_header_list_size(MAX_HEADER_LIST)
+            .http2_max_pending_accept_reset_streams(Some(MAX_PENDING_RESETS))
+            .http2_max_local_error_reset_streams(Some(MAX_LOCAL_RESETS))
+            .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+            .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT));
         let server = match (tls_cert, tls_key) {
             (None, None) if tls_client_ca.is_none() => server,
             (Some(cert), Some(key)) => {
@@ -132,7 +148,7 @@ impl GrpcServer {
         let incoming = {
             let _context = runtime.enter();
             let listener = tokio::net::TcpListener::from_std(listener).map_err(os_error)?;
-            TcpIncoming::from(listener).with_nodelay(Some(true))
+            Incoming { listener }
         };
         runtime.spawn(async move {
             let stopped = async {
@@ -166,6 +182,31 @@ impl GrpcServer {
             crate::runtime::release(runtime);
         }
         drained
+    }
+}
+
+/// Accepted connections, each admitted under `--max_connections` (or closed at once) and guarded by
+/// the idle and header timeouts.
+struct Incoming {
+    listener: tokio::net::TcpListener,
+}
+
+impl tokio_stream::Stream for Incoming {
+    type Item = std::io::Result<Guarded<TcpStream>>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            let (stream, _) = match self.listener.poll_accept(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(Ok(accepted)) => accepted,
+            };
+            let Some(handle) = admit(Interface::Grpc) else {
+                continue; // every connection is busy: this one is closed on arrival
+            };
+            let _ = stream.set_nodelay(true);
+            return Poll::Ready(Some(Ok(Guarded::new(stream, handle))));
+        }
     }
 }
 

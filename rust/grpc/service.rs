@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
 use http::{Request, Response};
@@ -22,6 +22,9 @@ use pyo3::types::PyBytes;
 use super::compression::{decompress, request_encoding, Encoding};
 use crate::metrics::families::{Interface, RefusalReason};
 use crate::metrics::{registry, InFlightGauge};
+use crate::overload::budget::{self, Reservation};
+use crate::overload::connections::{ConnHandle, RequestOnConn};
+use crate::overload::{limits, BUDGET_WAIT};
 use crate::py_buffer::{bytearray_from_chunks, bytes_of};
 
 use super::framing::{
@@ -67,14 +70,23 @@ impl tower_service::Service<Request<tonic::body::Body>> for PythonService {
 
     fn call(&mut self, request: Request<tonic::body::Body>) -> Self::Future {
         let shared = self.0.clone();
+        let extensions = request.extensions();
+        let on_connection = extensions
+            .get::<ConnHandle>()
+            .or_else(|| {
+                extensions
+                    .get::<tonic::transport::server::TlsConnectInfo<ConnHandle>>()
+                    .map(|tls| tls.get_ref())
+            })
+            .map(ConnHandle::request);
         // Taken now, before tonic's own `grpc-timeout` timer starts (it would answer CANCELLED "Timeout
         // expired"): ours fires no later, and answers DEADLINE_EXCEEDED as grpcio and OVMS do.
         let deadline = parse_timeout(request.headers()).map(|t| Instant::now() + t);
         Box::pin(async move {
             let Some(deadline) = deadline else {
-                return Ok(handle(shared, request, None).await);
+                return Ok(handle(shared, request, None, on_connection).await);
             };
-            let handled = handle(shared, request, Some(deadline));
+            let handled = handle(shared, request, Some(deadline), on_connection);
             Ok(tokio::time::timeout_at(deadline.into(), handled)
                 .await
                 .unwrap_or_else(|_| error_reply(code::DEADLINE_EXCEEDED, "Deadline Exceeded")))
@@ -104,6 +116,7 @@ async fn handle(
     shared: Arc<Shared>,
     request: Request<tonic::body::Body>,
     deadline: Option<Instant>,
+    on_connection: Option<RequestOnConn>,
 ) -> Response<ReplyBody> {
     let Some(guard) = InFlight::enter(&shared) else {
         registry().refused(Interface::Grpc, RefusalReason::ConcurrencyLimit);
@@ -115,20 +128,30 @@ async fn handle(
         Err((status, details)) => return error_reply(status, &details),
     };
     let limit = shared.limits.max_message_bytes;
-    let message = match read_message(request.into_body(), limit).await {
-        Ok(message) => message,
+    let (message, mut reservation) = match read_message(request.into_body(), limit).await {
+        Ok(read) => read,
         Err((status, details)) => return error_reply(status, &details),
     };
     registry().received(Interface::Grpc, message.len);
     // The call keeps running if the client goes away (the future is dropped): Python code is not
-    // interruptible, and the in-flight guard must live until it returns.
+    // interruptible, and the in-flight guard (and the request's memory reservation) must live until
+    // it returns.
     let task = tokio::task::spawn_blocking(move || {
-        let _guard = guard;
+        let _guards = (guard, on_connection);
         super::python_thread::register();
-        match message.decompressed(encoding, limit) {
-            Ok(message) => call_handler(&shared, &path, message, deadline),
-            Err((status, details)) => error_reply(status, &details),
+        let message = match message.decompressed(encoding, limit) {
+            Ok(message) => message,
+            Err((status, details)) => return error_reply(status, &details),
+        };
+        if message.inflated {
+            match budget::try_reserve(message.len) {
+                Ok(more) => reservation.merge(more),
+                Err(refused) => return budget_refusal(refused),
+            }
         }
+        let reply = call_handler(&shared, &path, message, deadline);
+        drop(reservation);
+        reply
     });
     task.await
         .unwrap_or_else(|_| error_reply(code::INTERNAL, "Internal server error"))
@@ -140,6 +163,8 @@ struct Message {
     len: usize,
     received: usize,
     compressed: bool,
+    /// Decompressed here: its size was not known (nor reserved) when the body was read.
+    inflated: bool,
 }
 
 impl Message {
@@ -154,16 +179,32 @@ impl Message {
             len,
             received: len,
             compressed: false,
+            inflated: true,
         })
     }
 }
 
-/// Reads exactly one length-prefixed message; refuses oversized or extra messages.
-async fn read_message(mut body: tonic::body::Body, limit: usize) -> Result<Message, Refusal> {
+/// Reads exactly one length-prefixed message; refuses oversized or extra messages. Its declared size
+/// is reserved from the memory budget before any of it is read (waiting up to `BUDGET_WAIT`); the
+/// body must then arrive within the body timeout.
+async fn read_message(
+    mut body: tonic::body::Body,
+    limit: usize,
+) -> Result<(Message, Reservation), Refusal> {
+    let limits = limits();
     let mut prefix = [0u8; PREFIX_LEN];
     let mut prefix_len = 0;
     let mut message: Option<Message> = None;
-    while let Some(frame) = body.frame().await {
+    let mut reservation = Reservation::default();
+    let mut started = Instant::now();
+    loop {
+        let received = message.as_ref().map_or(0, |m| m.received);
+        let until = limits.body_deadline(started, received);
+        let Ok(frame) = tokio::time::timeout_at(until.into(), body.frame()).await else {
+            registry().refused(Interface::Grpc, RefusalReason::Timeout);
+            return Err((code::DEADLINE_EXCEEDED, slow_body(limits.body_timeout)));
+        };
+        let Some(frame) = frame else { break };
         let frame = frame.map_err(|e| (code::CANCELLED, format!("Request body: {e}")))?;
         let Ok(mut data) = frame.into_data() else {
             continue; // request trailers carry nothing for us
@@ -175,7 +216,16 @@ async fn read_message(mut body: tonic::body::Body, limit: usize) -> Result<Messa
                 data.advance(n);
                 prefix_len += n;
                 if prefix_len == PREFIX_LEN {
-                    message = Some(start_message(&prefix, limit)?);
+                    let m = start_message(&prefix, limit)?;
+                    match budget::reserve(m.len, Instant::now() + BUDGET_WAIT).await {
+                        Ok(r) => reservation = r,
+                        Err(refused) => {
+                            registry().refused(Interface::Grpc, RefusalReason::MemoryBudget);
+                            return Err((code::RESOURCE_EXHAUSTED, refused.message()));
+                        }
+                    }
+                    started = Instant::now(); // waiting for budget is not the client's slowness
+                    message = Some(m);
                 }
                 continue;
             };
@@ -192,7 +242,20 @@ async fn read_message(mut body: tonic::body::Body, limit: usize) -> Result<Messa
     if message.received != message.len {
         return Err((code::INTERNAL, "Incomplete request message".into()));
     }
-    Ok(message)
+    Ok((message, reservation))
+}
+
+pub fn slow_body(timeout: Duration) -> String {
+    format!(
+        "Request body not received in time ({} s, then {} KiB/s)",
+        timeout.as_secs_f64(),
+        crate::overload::MIN_BODY_RATE / 1024
+    )
+}
+
+fn budget_refusal(refused: budget::Refused) -> Response<ReplyBody> {
+    registry().refused(Interface::Grpc, RefusalReason::MemoryBudget);
+    error_reply(code::RESOURCE_EXHAUSTED, &refused.message())
 }
 
 fn start_message(prefix: &[u8; PREFIX_LEN], limit: usize) -> Result<Message, Refusal> {
@@ -211,6 +274,7 @@ fn start_message(prefix: &[u8; PREFIX_LEN], limit: usize) -> Result<Message, Ref
         len: prefix.len,
         received: 0,
         compressed: prefix.compressed,
+        inflated: false,
     })
 }
 
@@ -228,7 +292,7 @@ fn call_handler(
         },
     };
     Python::attach(|py| {
-        let request = bytearray_from_chunks(py, &message.chunks, message.len)?;
+        let request = bytearray_from_chunks(py, message.chunks, message.len)?;
         let result = shared.handler.bind(py).call1((path, request, timeout))?;
         let (status, details, reply): (i32, String, Option<Bound<'_, PyBytes>>) =
             result.extract()?;

@@ -41,6 +41,16 @@ pub fn decode_batch(
     images: &[&[u8]],
     size: Option<(usize, usize)>,
 ) -> Result<([usize; 4], Vec<u8>)> {
+    decode_batch_within(images, size, |_| Ok(()))
+}
+
+/// `decode_batch`, calling `reserve` with the bytes the decode will allocate (the batch and any
+/// full-size copies to resize), from the headers, before allocating any of it; its error is returned.
+pub fn decode_batch_within(
+    images: &[&[u8]],
+    size: Option<(usize, usize)>,
+    reserve: impl FnOnce(usize) -> Result<()>,
+) -> Result<([usize; 4], Vec<u8>)> {
     if images.iter().any(|data| data.is_empty()) {
         return Err(Error::invalid(STRING_VAL_EMPTY));
     }
@@ -89,6 +99,7 @@ pub fn decode_batch(
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
         .ok_or_else(parsing_failed)?;
+    reserve(MAX_BATCH_BYTES - budget)?;
     let mut out = vec![0u8; total];
     let decode_one = |dst: &mut [u8], data: &[u8], probe: &Probe| {
         let info = probe.info;

@@ -45,8 +45,9 @@ use pyo3::types::PyBytes;
 use zune_core::colorspace::ColorSpace;
 
 use crate::error::{Error, Result};
+use crate::overload::budget::{self, Reservation};
 
-pub use batch::decode_batch;
+pub use batch::{decode_batch, decode_batch_within};
 pub use resize::resize_bilinear;
 
 /// Largest width or height accepted (checked from the header, before decoding).
@@ -208,11 +209,39 @@ pub fn decode_images<'py>(
     };
     let slices: Vec<&[u8]> = images.iter().map(|b| b.as_bytes()).collect();
     let started = std::time::Instant::now();
-    let (shape, pixels) = py.detach(|| decode_batch(&slices, size))?;
+    let mut reservation = Reservation::default();
+    let (shape, pixels) = py.detach(|| {
+        decode_batch_within(&slices, size, |bytes| {
+            reservation = budget::try_reserve(bytes).map_err(|r| Error::Exhausted(r.message()))?;
+            Ok(())
+        })
+    })?;
     crate::metrics::registry().observe_image_decode(started.elapsed());
     let array = Array4::from_shape_vec(shape, pixels)
         .map_err(|e| PyValueError::new_err(format!("decoded batch has the wrong size: {e}")))?;
-    Ok(array.into_pyarray(py))
+    if !reservation.is_held() {
+        return Ok(array.into_pyarray(py));
+    }
+    // The pixels count against the memory budget for as long as the array (or a view of it) lives:
+    // the array's base object owns them and the reservation.
+    let owner = Bound::new(
+        py,
+        DecodedPixels {
+            array,
+            _reservation: reservation,
+        },
+    )?;
+    let view = &owner.get().array;
+    // SAFETY: `view` is the array `owner` owns and keeps alive as the new array's base; it is never
+    // moved or reallocated (the pyclass is frozen).
+    Ok(unsafe { PyArray4::borrow_from_array(view, owner.clone().into_any()) })
+}
+
+/// A decoded batch that holds its memory-budget reservation until numpy lets go of it.
+#[pyclass(frozen, module = "ovms_rs._native")]
+struct DecodedPixels {
+    array: Array4<u8>,
+    _reservation: Reservation,
 }
 
 #[cfg(test)]

@@ -115,8 +115,16 @@ pub const API_TFS: &str = "TensorFlowServing";
 pub const INTERFACES: [&str; 2] = ["gRPC", "REST"];
 /// By `Method as usize`.
 pub const METHODS: [&str; 3] = ["Predict", "GetModelMetadata", "GetModelStatus"];
-/// By `RefusalReason as usize`: the transport's concurrency limit, a version's full waiting line.
-pub const REFUSAL_REASONS: [&str; 2] = ["concurrency_limit", "queue_full"];
+/// By `RefusalReason as usize`: the transport's concurrency limit, a version's full waiting line, the
+/// process's request-memory budget (`--grpc_memory_quota`), the connection limit (`--max_connections`:
+/// a connection closed on arrival), a body or header sent too slowly.
+pub const REFUSAL_REASONS: [&str; 5] = [
+    "concurrency_limit",
+    "queue_full",
+    "memory_budget",
+    "connection_limit",
+    "timeout",
+];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Interface {
@@ -135,6 +143,9 @@ pub enum Method {
 pub enum RefusalReason {
     ConcurrencyLimit = 0,
     QueueFull = 1,
+    MemoryBudget = 2,
+    ConnectionLimit = 3,
+    Timeout = 4,
 }
 
 /// The families a server exposes (a bit per [`Family`]) and whether metrics are on at all (a list

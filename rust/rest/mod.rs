@@ -11,7 +11,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use pyo3::exceptions::{PyOSError, PyRuntimeError};
@@ -21,6 +21,13 @@ use tokio::sync::oneshot;
 
 pub use routes::RouteError;
 use service::{Limits, Shared};
+
+use crate::metrics::families::Interface;
+use crate::overload::connections::{admit, Guarded};
+use crate::overload::{limits, MAX_HEADER_LIST, MAX_LOCAL_RESETS, MAX_PENDING_RESETS};
+
+/// HTTP/1.1's read buffer, and so the largest request head (hyper answers 431 past it).
+const HTTP1_MAX_BUF: usize = 64 * 1024;
 
 struct Running {
     shutdown: oneshot::Sender<Duration>,
@@ -138,7 +145,20 @@ async fn accept_loop(
     mut shutdown: oneshot::Receiver<Duration>,
     drained: mpsc::Sender<bool>,
 ) {
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let limits = limits();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(HTTP1_MAX_BUF);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .max_header_list_size(MAX_HEADER_LIST)
+        .max_pending_accept_reset_streams(MAX_PENDING_RESETS)
+        .max_local_error_reset_streams(MAX_LOCAL_RESETS);
     let graceful = GracefulShutdown::new();
     let grace = loop {
         tokio::select! {
@@ -146,9 +166,16 @@ async fn accept_loop(
                 let Ok((stream, _)) = accepted else {
                     continue; // e.g. out of file descriptors: keep serving the connections we have
                 };
+                let Some(handle) = admit(Interface::Rest) else {
+                    continue; // every connection is busy: this one is closed on arrival
+                };
                 let _ = stream.set_nodelay(true);
                 let shared = shared.clone();
-                let service = service_fn(move |request| service::serve(shared.clone(), request));
+                let stream = Guarded::new(stream, handle);
+                let handle = stream.handle().clone();
+                let service = service_fn(move |request| {
+                    service::serve(shared.clone(), request, handle.request())
+                });
                 let connection = builder.serve_connection(TokioIo::new(stream), service);
                 tokio::spawn(graceful.watch(connection.into_owned()));
             }

@@ -7,6 +7,7 @@
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode};
@@ -18,6 +19,9 @@ use pyo3::types::PyBytes;
 use super::routes::{route, Route, Selector};
 use crate::metrics::families::{Interface, RefusalReason};
 use crate::metrics::{exposition, registry, InFlightGauge};
+use crate::overload::budget::{self, Reservation};
+use crate::overload::connections::RequestOnConn;
+use crate::overload::{limits, BUDGET_WAIT};
 use crate::py_buffer::{bytearray_from_chunks, bytes_of};
 
 pub struct Limits {
@@ -41,9 +45,14 @@ pub type Reply = Response<Full<Bytes>>;
 const NOT_READY: &str = "Server is not ready";
 const TOO_LARGE: &str = "Request body is larger than the server accepts";
 const TOO_MANY: &str = "Too many requests in flight";
+const TOO_SLOW: &str = "Request body not received in time";
 const INTERNAL: &str = "Internal server error";
 
-pub async fn serve(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Reply, Infallible> {
+pub async fn serve(
+    shared: Arc<Shared>,
+    request: Request<Incoming>,
+    on_connection: RequestOnConn,
+) -> Result<Reply, Infallible> {
     let route = match route(request.method().as_str(), request.uri().path()) {
         Ok(route) => route,
         Err(e) => return Ok(error(e.status(), e.message())),
@@ -70,37 +79,86 @@ pub async fn serve(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Re
     if declared.is_some_and(|n| n > limit as u64) {
         return Ok(error(413, TOO_LARGE));
     }
-    let Some((chunks, len)) = read_body(request.into_body(), limit).await else {
-        return Ok(error(413, TOO_LARGE));
+    // The declared body is reserved before it is read (waiting while the client's bytes stay in its
+    // socket); a chunked body reserves as it arrives, and cannot wait holding part of itself.
+    let reservation = match declared {
+        Some(n) => match budget::reserve(n as usize, Instant::now() + BUDGET_WAIT).await {
+            Ok(r) => r,
+            Err(refused) => return Ok(budget_refusal(refused)),
+        },
+        None => Reservation::default(),
     };
+    let (chunks, len, reservation) =
+        match read_body(request.into_body(), limit, declared.is_none(), reservation).await {
+            Ok(read) => read,
+            Err(Unread::TooLarge) => return Ok(error(413, TOO_LARGE)),
+            Err(Unread::Broken) => return Ok(error(413, TOO_LARGE)), // not seen: the client has gone
+            Err(Unread::Budget(refused)) => return Ok(budget_refusal(refused)),
+            Err(Unread::TooSlow) => {
+                registry().refused(Interface::Rest, RefusalReason::Timeout);
+                return Ok(error(408, TOO_SLOW));
+            }
+        };
     registry().received(Interface::Rest, len);
     // Python code is not interruptible: the call runs to its end even if the client goes away.
     let task = tokio::task::spawn_blocking(move || {
-        let _guard = guard;
+        let _guards = (guard, on_connection);
         crate::grpc::python_thread::register();
-        call_handler(&shared, &route, &chunks, len)
+        let reply = call_handler(&shared, &route, chunks, len);
+        drop(reservation);
+        reply
     });
     Ok(task.await.unwrap_or_else(|_| error(500, INTERNAL)))
 }
 
-/// The whole body as its chunks, or None past `limit` bytes (or if the connection broke).
-async fn read_body(mut body: Incoming, limit: usize) -> Option<(Vec<Bytes>, usize)> {
+fn budget_refusal(refused: budget::Refused) -> Reply {
+    registry().refused(Interface::Rest, RefusalReason::MemoryBudget);
+    error(503, &refused.message())
+}
+
+/// Why a body was not read.
+enum Unread {
+    TooLarge,
+    /// The connection broke (the reply will not be seen).
+    Broken,
+    Budget(budget::Refused),
+    TooSlow,
+}
+
+/// The whole body as its chunks, within `limit` bytes and the body timeout; `reserve_chunks`: the
+/// size was not declared (chunked), so each chunk is reserved as it arrives.
+async fn read_body(
+    mut body: Incoming,
+    limit: usize,
+    reserve_chunks: bool,
+    mut reservation: Reservation,
+) -> Result<(Vec<Bytes>, usize, Reservation), Unread> {
+    let limits = limits();
+    let started = Instant::now();
     let mut chunks = Vec::new();
     let mut len = 0;
-    while let Some(frame) = body.frame().await {
-        let Ok(data) = frame.ok()?.into_data() else {
+    loop {
+        let until = limits.body_deadline(started, len);
+        let Ok(frame) = tokio::time::timeout_at(until.into(), body.frame()).await else {
+            return Err(Unread::TooSlow);
+        };
+        let Some(frame) = frame else { break };
+        let Ok(data) = frame.map_err(|_| Unread::Broken)?.into_data() else {
             continue; // trailers carry nothing for us
         };
         len += data.len();
         if len > limit {
-            return None;
+            return Err(Unread::TooLarge);
+        }
+        if reserve_chunks {
+            reservation.merge(budget::try_reserve(data.len()).map_err(Unread::Budget)?);
         }
         chunks.push(data);
     }
-    Some((chunks, len))
+    Ok((chunks, len, reservation))
 }
 
-fn call_handler(shared: &Shared, route: &Route, chunks: &[Bytes], len: usize) -> Reply {
+fn call_handler(shared: &Shared, route: &Route, chunks: Vec<Bytes>, len: usize) -> Reply {
     let (name, selector) = match route {
         Route::ModelStatus { name, selector }
         | Route::ModelMetadata { name, selector }

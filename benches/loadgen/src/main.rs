@@ -9,10 +9,12 @@
 //!   `load KEY PATH`   PATH holds the serialized requests, each as a u32 LE length + bytes -> `ok N`
 //!   `run KEY HOST:PORT METHOD CONCURRENCY COUNT SECONDS WARMUP`
 //!                     -> `ready ERRORS` after each connection's warm-up calls; then waits for `go`
-//!                     -> one JSON object: latencies_ns, errors, first_error, start, end, client_cpu_s
+//!                     -> one JSON object: latencies_ns, errors, first_error, outcomes (calls by
+//!                        gRPC status code, or "transport" for calls without one), start, end,
+//!                        client_cpu_s
 //!   `stop` (or end of input)
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{self, BufRead, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -204,24 +206,37 @@ struct Tally {
     latencies_ns: Vec<u64>,
     errors: u64,
     first_error: Option<String>,
+    /// Calls by how they ended: the gRPC status code, or "transport".
+    outcomes: BTreeMap<String, u64>,
 }
 
 impl Tally {
     fn record(&mut self, outcome: Result<u64>) {
         match outcome {
-            Ok(latency) => self.latencies_ns.push(latency),
+            Ok(latency) => {
+                self.latencies_ns.push(latency);
+                *self.outcomes.entry("0".to_owned()).or_default() += 1;
+            }
             Err(e) => self.fail(e),
         }
     }
 
     fn fail(&mut self, error: String) {
         self.errors += 1;
+        let code = error
+            .strip_prefix("status ")
+            .and_then(|rest| rest.split(':').next())
+            .unwrap_or("transport");
+        *self.outcomes.entry(code.to_owned()).or_default() += 1;
         self.first_error.get_or_insert(error);
     }
 
     fn merge(&mut self, other: Tally) {
         self.latencies_ns.extend(other.latencies_ns);
         self.errors += other.errors;
+        for (code, n) in other.outcomes {
+            *self.outcomes.entry(code).or_default() += n;
+        }
         if self.first_error.is_none() {
             self.first_error = other.first_error;
         }
@@ -233,11 +248,17 @@ impl Tally {
             .first_error
             .as_deref()
             .map_or("null".to_owned(), json_string);
+        let outcomes: Vec<String> = self
+            .outcomes
+            .iter()
+            .map(|(code, n)| format!("{}: {n}", json_string(code)))
+            .collect();
         format!(
-            "{{\"latencies_ns\": [{}], \"errors\": {}, \"first_error\": {first_error}, \"start\": {start}, \
-             \"end\": {end}, \"client_cpu_s\": {cpu}}}",
+            "{{\"latencies_ns\": [{}], \"errors\": {}, \"first_error\": {first_error}, \"outcomes\": {{{}}}, \
+             \"start\": {start}, \"end\": {end}, \"client_cpu_s\": {cpu}}}",
             latencies.join(","),
             self.errors,
+            outcomes.join(", "),
         )
     }
 }

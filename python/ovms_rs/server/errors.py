@@ -20,6 +20,8 @@ def serving_error_of(err: BaseException) -> ServingError:
         return json_error(kind, detail)
     if isinstance(err, (_native.InvalidInput, ConfigError)):
         return ServingError(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+    if isinstance(err, _native.ResourceExhausted):  # the memory budget (decoded images)
+        return ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED, str(err))
     return ServingError(grpc.StatusCode.INTERNAL, INTERNAL_ERROR)
 
 

@@ -165,6 +165,12 @@ class GrpcioServer:
             ("grpc.max_receive_message_length", config.max_message_bytes),
             ("grpc.max_send_message_length", config.max_message_bytes),
             ("grpc.so_reuseport", 0),
+            # What grpcio can take of the native transport's limits (README): streams per
+            # connection, idle connections, header size. It has no connection cap, no body
+            # timeout, and its memory quota (grpc's ResourceQuota) is not reachable from Python.
+            ("grpc.max_concurrent_streams", config.max_concurrent_streams),
+            ("grpc.max_connection_idle_ms", int(config.idle_timeout_seconds * 1000)),
+            ("grpc.max_metadata_size", 16 * 1024),
         ]
         workers = config.grpc_threads or DEFAULT_THREADS
         # Calls beyond this are refused with RESOURCE_EXHAUSTED rather than queued without bound.
