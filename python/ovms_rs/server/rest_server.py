@@ -45,7 +45,12 @@ class RestDispatcher:
             case = serving_error_of(err)
             if case.code == grpc.StatusCode.INTERNAL and not isinstance(err, ServingError):
                 log.exception("Unexpected error in REST %s", kind)
-            return case.http_status, error_body(case.message)
+            status, message = case.http_status, case.message
+            # `case` is often `err` itself: kept in this frame it would make a cycle (exception ->
+            # traceback -> this frame -> exception) that holds the request's body and arrays until
+            # the cyclic GC runs (measured: +105 MB of RSS per refused 72 MB body).
+            del case
+        return status, error_body(message)
 
 
 class RestServer:
