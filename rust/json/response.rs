@@ -36,18 +36,30 @@ pub fn write_reply(format: Format, outputs: &[OutputRef<'_>]) -> Result<Vec<u8>,
 
 fn write_columns(out: &mut Vec<u8>, outputs: &[OutputRef<'_>]) {
     out.extend_from_slice(b"{\"outputs\":");
+    write_outputs(out, outputs, |o| (o.shape, o.data));
+    out.push(b'}');
+}
+
+/// The sole output's tensor bare, several as `{"<name>": tensor, ...}`; `part` picks what of each output
+/// is written (all of it, or one row).
+fn write_outputs<'a>(
+    out: &mut Vec<u8>,
+    outputs: &[OutputRef<'a>],
+    part: impl Fn(&OutputRef<'a>) -> (&'a [usize], &'a [u8]),
+) {
     if let [only] = outputs {
-        write_tensor(out, only.dtype, only.shape, only.data);
-    } else {
-        out.push(b'{');
-        for (i, o) in outputs.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            write_key(out, o.name);
-            write_tensor(out, o.dtype, o.shape, o.data);
+        let (shape, data) = part(only);
+        write_tensor(out, only.dtype, shape, data);
+        return;
+    }
+    out.push(b'{');
+    for (i, o) in outputs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
         }
-        out.push(b'}');
+        write_key(out, o.name);
+        let (shape, data) = part(o);
+        write_tensor(out, o.dtype, shape, data);
     }
     out.push(b'}');
 }
@@ -79,21 +91,7 @@ fn write_rows(out: &mut Vec<u8>, outputs: &[OutputRef<'_>]) -> Result<(), ReplyE
         if row > 0 {
             out.push(b',');
         }
-        if let [only] = outputs {
-            let (shape, data) = row_of(only, row);
-            write_tensor(out, only.dtype, shape, data);
-        } else {
-            out.push(b'{');
-            for (i, o) in outputs.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_key(out, o.name);
-                let (shape, data) = row_of(o, row);
-                write_tensor(out, o.dtype, shape, data);
-            }
-            out.push(b'}');
-        }
+        write_outputs(out, outputs, |o| row_of(o, row));
     }
     out.extend_from_slice(b"]}");
     Ok(())
