@@ -9,8 +9,8 @@ retrying connection errors and 502/503/504). Then:
 
 - rolling restart: SIGTERM each replica in turn (readiness is 503 at once; `--drain_seconds 1` keeps it
   serving while HAProxy takes it out), start it again: 0 failed requests, with or without retries;
-- `kill -9` of one replica: the clients without retries fail at most one call per connection (the
-  requests in flight on it, and any HAProxy put on a pooled connection to it before the check saw it
+- `kill -9` of one replica: the clients without retries fail at most two calls per connection (the
+  request in flight on it, and one HAProxy put on a pooled connection to it before the check saw it
   gone), clients with a retry policy see 0 failures, HAProxy marks it DOWN within its check
   interval and sends it nothing more; restarted, it rejoins and takes traffic again;
 - a version added to the shared repository is served by every replica (asked directly) within the poll
@@ -570,9 +570,10 @@ def test_replicas_behind_haproxy(tmp_path: Path) -> None:
     for (phase, client), row in by.items():
         assert row["requests"] > 0, (phase, client)
         if phase == "kill -9" and "no retry" in client:
-            # What was in flight on the killed replica (or sent to it before DOWN): at most one per
-            # connection, each client connection having one request in flight.
-            limit = GRPC_CONCURRENCY if client.startswith("gRPC") else REST_CONNECTIONS
+            # What was in flight on the killed replica, and what HAProxy sent on a pooled connection
+            # to it before DOWN: each client connection has one request in flight at a time, so at
+            # most two per connection. (One per connection was too tight: a CI run saw 5 on 4.)
+            limit = 2 * (GRPC_CONCURRENCY if client.startswith("gRPC") else REST_CONNECTIONS)
             assert row["failed"] <= limit, row
         else:
             assert row["failed"] == 0, row
