@@ -12,7 +12,7 @@ $(PY):
 	$(VENV)/bin/pip install -q --upgrade pip "maturin>=1.7,<2"
 
 dev: $(PY)  ## debug build of the extension, installed editable with the test extra (python/ used in place)
-	$(VENV)/bin/pip install -q -e '.[test,bench]' ruff mypy starlette uvicorn
+	$(VENV)/bin/pip install -q -e '.[test,bench]' "ruff==0.17.6" mypy starlette uvicorn
 	maturin develop --quiet
 
 dev-release: $(PY)  ## the same, optimised (for benchmarks)
@@ -29,6 +29,7 @@ lint:  ## fmt, clippy, ruff, mypy, stubtest
 	cargo fmt --all --check
 	cargo clippy --quiet --workspace --all-targets -- -D warnings
 	$(VENV)/bin/ruff check python tests benches
+	$(VENV)/bin/ruff format --check python tests benches
 	$(VENV)/bin/mypy python/ovms_rs
 	$(PY) -m mypy.stubtest ovms_rs._native
 

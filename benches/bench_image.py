@@ -50,10 +50,18 @@ def test_decode_resize_ten_photos(benchmark: BenchmarkFixture) -> None:
     ours, reference = _ours(BLOBS), _opencv(BLOBS)
     diff = np.abs(ours.astype(np.int16) - reference.astype(np.int16))
     print(f"\n  vs OpenCV: max abs pixel diff {diff.max()}, mean {diff.mean():.3f}")
-    compare(benchmark, lambda: _ours(BLOBS), {"opencv": lambda: _opencv(BLOBS), "pillow": lambda: _pillow(BLOBS)},
-            seconds=4)
+    compare(
+        benchmark,
+        lambda: _ours(BLOBS),
+        {"opencv": lambda: _opencv(BLOBS), "pillow": lambda: _pillow(BLOBS)},
+        seconds=4,
+    )
 
 
 def test_decode_resize_one_photo(benchmark: BenchmarkFixture) -> None:
     one = BLOBS[:1]
-    compare(benchmark, lambda: _ours(one), {"opencv": lambda: _opencv(one), "pillow": lambda: _pillow(one)})
+    compare(
+        benchmark,
+        lambda: _ours(one),
+        {"opencv": lambda: _opencv(one), "pillow": lambda: _pillow(one)},
+    )

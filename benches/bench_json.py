@@ -62,7 +62,5 @@ def test_reply_vs_orjson(benchmark: BenchmarkFixture) -> None:
     def orjson_tolist() -> bytes:
         return orjson.dumps({"predictions": prob.tolist()})
 
-    np.testing.assert_array_equal(
-        np.asarray(json.loads(ours())["predictions"], np.float32), prob
-    )
+    np.testing.assert_array_equal(np.asarray(json.loads(ours())["predictions"], np.float32), prob)
     compare(benchmark, ours, {"orjson": orjson_tolist})

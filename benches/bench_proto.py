@@ -62,8 +62,11 @@ def _protobuf_build(outputs: list[tuple[str, np.ndarray[Any, Any]]]) -> bytes:
     for name, array in outputs:
         t = reply.outputs[name]
         t.dtype = 1  # type: ignore[assignment]
-        t.tensor_shape.CopyFrom(tensor_shape_pb2.TensorShapeProto(
-            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in array.shape]))
+        t.tensor_shape.CopyFrom(
+            tensor_shape_pb2.TensorShapeProto(
+                dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in array.shape]
+            )
+        )
         t.tensor_content = array.tobytes()
     return reply.SerializeToString()
 
@@ -74,8 +77,10 @@ def test_build(benchmark: BenchmarkFixture, shape: tuple[int, ...]) -> None:
     outputs = [("prob", out)]
     ours = _native.build_predict_response("efficientnet-lite0", 1, outputs)
     assert predict_pb2.PredictResponse.FromString(ours) == predict_pb2.PredictResponse.FromString(
-        _protobuf_build(outputs))
-    compare(benchmark, lambda: _native.build_predict_response("efficientnet-lite0", 1, outputs),
-            {"protobuf": lambda: _protobuf_build(outputs)})
-
-
+        _protobuf_build(outputs)
+    )
+    compare(
+        benchmark,
+        lambda: _native.build_predict_response("efficientnet-lite0", 1, outputs),
+        {"protobuf": lambda: _protobuf_build(outputs)},
+    )

@@ -45,7 +45,9 @@ def compare(
     times: dict[str, list[float]] = {name: [] for name in baselines}
     calls = itertools.count()
 
-    def baselines_turn() -> None:  # pytest-benchmark's setup hook: before each of ours, untimed by it
+    def baselines_turn() -> (
+        None
+    ):  # pytest-benchmark's setup hook: before each of ours, untimed by it
         if next(calls) % block:
             return
         for name, fn in baselines.items():
@@ -58,7 +60,9 @@ def compare(
     benchmark.pedantic(
         ours, setup=baselines_turn, rounds=turns * block, warmup_rounds=block, iterations=1
     )
-    if benchmark.disabled:  # --benchmark-disable (the smoke test): one call of each, nothing measured
+    if (
+        benchmark.disabled
+    ):  # --benchmark-disable (the smoke test): one call of each, nothing measured
         return {}
     ours_stats = benchmark.stats.stats
     ratios = {}

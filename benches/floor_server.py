@@ -48,5 +48,6 @@ def main(argv: list[str] | None = None) -> None:
     server.add_generic_rpc_handlers((handler,))
     serve_until_signalled(server, args.grpc_bind_address, args.port)
 
+
 if __name__ == "__main__":
     main()

@@ -37,7 +37,12 @@ def build() -> Path:
     # Cargo names the binary it built (wherever a cargo config or CARGO_TARGET_DIR puts it).
     built = subprocess.run(
         [
-            cargo, "build", "--release", "--quiet", "-p", PACKAGE,
+            cargo,
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            PACKAGE,
             "--message-format=json-render-diagnostics",
         ],
         cwd=ROOT,

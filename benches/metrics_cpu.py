@@ -53,10 +53,25 @@ class Server:
     def __init__(self, repo: Path, metrics: bool) -> None:
         self.metrics = metrics
         self.port, self.rest_port = _free_port(), _free_port()
-        args = [sys.executable, "-m", "ovms_rs", "serve", "--model_name", TINY_MODEL_NAME,
-                "--model_path", str(repo), "--port", str(self.port), "--grpc_bind_address", "127.0.0.1",
-                "--rest_port", str(self.rest_port), "--rest_bind_address", "127.0.0.1",
-                *(["--metrics_enable"] if metrics else [])]
+        args = [
+            sys.executable,
+            "-m",
+            "ovms_rs",
+            "serve",
+            "--model_name",
+            TINY_MODEL_NAME,
+            "--model_path",
+            str(repo),
+            "--port",
+            str(self.port),
+            "--grpc_bind_address",
+            "127.0.0.1",
+            "--rest_port",
+            str(self.rest_port),
+            "--rest_bind_address",
+            "127.0.0.1",
+            *(["--metrics_enable"] if metrics else []),
+        ]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.cpu_s = 0.0
         self.requests = 0
@@ -72,7 +87,9 @@ class Server:
                     raise RuntimeError("server did not start") from None
                 time.sleep(0.1)
 
-    def drive(self, predict: grpc.UnaryUnaryMultiCallable, request: bytes, n: int, measured: bool) -> None:
+    def drive(
+        self, predict: grpc.UnaryUnaryMultiCallable, request: bytes, n: int, measured: bool
+    ) -> None:
         before = _cpu_seconds(self.proc.pid)
         for _ in range(n):
             predict(request, timeout=30)
@@ -81,10 +98,15 @@ class Server:
             self.requests += n
 
     def successes(self) -> float:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.rest_port}/metrics", timeout=30) as reply:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{self.rest_port}/metrics", timeout=30
+        ) as reply:
             text = reply.read().decode()
-        line = next(x for x in text.splitlines()
-                    if x.startswith("ovms_requests_success{") and 'interface="gRPC",method="Predict"' in x)
+        line = next(
+            x
+            for x in text.splitlines()
+            if x.startswith("ovms_requests_success{") and 'interface="gRPC",method="Predict"' in x
+        )
         return float(line.rsplit(" ", 1)[1])
 
     def stop(self) -> None:
@@ -125,12 +147,19 @@ def counting_cost_us(n: int = 200_000) -> float:
     return (time.perf_counter() - start) / n * 1e6
 
 
-def measure_pair(repo: Path, request: bytes, args: argparse.Namespace, on_first: bool) -> tuple[float, float]:
+def measure_pair(
+    repo: Path, request: bytes, args: argparse.Namespace, on_first: bool
+) -> tuple[float, float]:
     """(off, on) server CPU µs per request for one pair of fresh servers."""
-    options = [("grpc.max_receive_message_length", 1 << 30), ("grpc.max_send_message_length", 1 << 30)]
-    with servers(repo, on_first) as (off, on), \
-            grpc.insecure_channel(f"127.0.0.1:{off.port}", options=options) as off_channel, \
-            grpc.insecure_channel(f"127.0.0.1:{on.port}", options=options) as on_channel:
+    options = [
+        ("grpc.max_receive_message_length", 1 << 30),
+        ("grpc.max_send_message_length", 1 << 30),
+    ]
+    with (
+        servers(repo, on_first) as (off, on),
+        grpc.insecure_channel(f"127.0.0.1:{off.port}", options=options) as off_channel,
+        grpc.insecure_channel(f"127.0.0.1:{on.port}", options=options) as on_channel,
+    ):
         calls = {off: off_channel.unary_unary(PREDICT), on: on_channel.unary_unary(PREDICT)}
         for server, predict in calls.items():
             server.drive(predict, request, args.warmup, measured=False)
@@ -157,18 +186,27 @@ def main() -> None:
         for pair in range(args.pairs):
             off_us, on_us = measure_pair(repo, request, args, on_first=pair % 2 == 1)
             figures.append((off_us, on_us))
-            print(f"pair {pair}: off {off_us:.1f} µs, on {on_us:.1f} µs, on/off {on_us / off_us:.4f} "
-                  f"(load average {os.getloadavg()[0]:.1f})", flush=True)
+            print(
+                f"pair {pair}: off {off_us:.1f} µs, on {on_us:.1f} µs, on/off {on_us / off_us:.4f} "
+                f"(load average {os.getloadavg()[0]:.1f})",
+                flush=True,
+            )
     off_us = statistics.mean(f[0] for f in figures)
     on_us = statistics.mean(f[1] for f in figures)
     ratios = sorted(on / off for off, on in figures)
     counting = counting_cost_us()
-    print(f"CPU: {_cpu_model()}, {os.cpu_count()} CPUs; {args.pairs} pairs x {args.requests} requests per "
-          f"server in batches of {args.batch}, taking turns")
-    print(f"server CPU per request, mean: metrics off {off_us:.1f} µs (baseline), on {on_us:.1f} µs; "
-          f"ratio on/off {on_us / off_us:.4f} (pairs: median {statistics.median(ratios):.4f}, "
-          f"{ratios[0]:.4f}..{ratios[-1]:.4f})")
-    print(f"counting per Predict timed alone: {counting:.2f} µs = {counting / off_us:.2%} of the baseline")
+    print(
+        f"CPU: {_cpu_model()}, {os.cpu_count()} CPUs; {args.pairs} pairs x {args.requests} requests per "
+        f"server in batches of {args.batch}, taking turns"
+    )
+    print(
+        f"server CPU per request, mean: metrics off {off_us:.1f} µs (baseline), on {on_us:.1f} µs; "
+        f"ratio on/off {on_us / off_us:.4f} (pairs: median {statistics.median(ratios):.4f}, "
+        f"{ratios[0]:.4f}..{ratios[-1]:.4f})"
+    )
+    print(
+        f"counting per Predict timed alone: {counting:.2f} µs = {counting / off_us:.2%} of the baseline"
+    )
 
 
 if __name__ == "__main__":

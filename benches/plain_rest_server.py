@@ -24,7 +24,9 @@ from starlette.routing import Route
 
 
 def build_app(model_name: str, model_path: Path, nireq: int) -> Starlette:
-    version_dir = max((p for p in model_path.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+    version_dir = max(
+        (p for p in model_path.iterdir() if p.name.isdigit()), key=lambda p: int(p.name)
+    )
     core = ov.Core()
     compiled = core.compile_model(
         core.read_model(str(version_dir / "model.xml")), "CPU", {"PERFORMANCE_HINT": "LATENCY"}

@@ -192,5 +192,6 @@ def serve_until_signalled(server: grpc.Server, bind_address: str, port: int) -> 
     stop.wait()
     server.stop(5).wait()
 
+
 if __name__ == "__main__":
     main()

@@ -63,13 +63,39 @@ def _start(kind: str, name: str, path: Path) -> tuple[subprocess.Popen[bytes], i
     rest, grpc_port = _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
     if kind == "ovms_rs":
-        cmd = [sys.executable, "-m", "ovms_rs", "serve", "--model_name", name, "--model_path", str(path),
-               "--port", str(grpc_port), "--rest_port", str(rest), "--grpc_bind_address", "127.0.0.1",
-               "--rest_bind_address", "127.0.0.1"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "ovms_rs",
+            "serve",
+            "--model_name",
+            name,
+            "--model_path",
+            str(path),
+            "--port",
+            str(grpc_port),
+            "--rest_port",
+            str(rest),
+            "--grpc_bind_address",
+            "127.0.0.1",
+            "--rest_bind_address",
+            "127.0.0.1",
+        ]
     else:
-        cmd = [sys.executable, "-m", "benches.plain_rest_server", "--port", str(rest),
-               "--model_name", name, "--model_path", str(path)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cmd = [
+            sys.executable,
+            "-m",
+            "benches.plain_rest_server",
+            "--port",
+            str(rest),
+            "--model_name",
+            name,
+            "--model_path",
+            str(path),
+        ]
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     _wait_http(rest, f"/v1/models/{name}")
     time.sleep(1.0)  # let the model finish loading (ovms_rs answers status while loading)
     return proc, rest, grpc_port
@@ -77,9 +103,19 @@ def _start(kind: str, name: str, path: Path) -> tuple[subprocess.Popen[bytes], i
 
 def _wrk(port: int, name: str, lua: Path, connections: int, seconds: float) -> dict[str, float]:
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--latency", "-s", str(lua),
-         f"http://127.0.0.1:{port}/v1/models/{name}:predict"],
-        capture_output=True, text=True, check=True,
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{int(seconds)}s",
+            "--latency",
+            "-s",
+            str(lua),
+            f"http://127.0.0.1:{port}/v1/models/{name}:predict",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
@@ -92,7 +128,9 @@ def _wrk(port: int, name: str, lua: Path, connections: int, seconds: float) -> d
     }
 
 
-def _python_p50(rest: int, grpc_port: int, name: str, body: bytes, x: np.ndarray, n: int) -> dict[str, float]:
+def _python_p50(
+    rest: int, grpc_port: int, name: str, body: bytes, x: np.ndarray, n: int
+) -> dict[str, float]:
     """Concurrency 1, a Python client each: REST (http.client, keep-alive) and gRPC (grpcio), alternating."""
     import grpc
     from ovms_rs._proto.tensorflow.core.framework import tensor_pb2, tensor_shape_pb2
@@ -100,16 +138,26 @@ def _python_p50(rest: int, grpc_port: int, name: str, body: bytes, x: np.ndarray
 
     req = predict_pb2.PredictRequest()
     req.model_spec.name = name
-    req.inputs["data"].CopyFrom(tensor_pb2.TensorProto(
-        dtype=1, tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in x.shape]),  # type: ignore[arg-type]
-        tensor_content=x.tobytes()))
-    channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}", options=[("grpc.max_receive_message_length", 1 << 30)])
+    req.inputs["data"].CopyFrom(
+        tensor_pb2.TensorProto(
+            dtype=1,
+            tensor_shape=tensor_shape_pb2.TensorShapeProto(
+                dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in x.shape]
+            ),  # type: ignore[arg-type]
+            tensor_content=x.tobytes(),
+        )
+    )
+    channel = grpc.insecure_channel(
+        f"127.0.0.1:{grpc_port}", options=[("grpc.max_receive_message_length", 1 << 30)]
+    )
     stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
     conn = http.client.HTTPConnection("127.0.0.1", rest, timeout=60)
     times: dict[str, list[float]] = {"rest": [], "grpc": []}
     for i in range(n + 10):
         t = time.perf_counter()
-        conn.request("POST", f"/v1/models/{name}:predict", body, {"Content-Type": "application/json"})
+        conn.request(
+            "POST", f"/v1/models/{name}:predict", body, {"Content-Type": "application/json"}
+        )
         reply = conn.getresponse()
         reply.read()
         assert reply.status == 200
@@ -129,7 +177,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--out", type=Path, default=ROOT / "benches" / "results")
-    parser.add_argument("--requests", type=int, default=200, help="per side, for the Python-client p50")
+    parser.add_argument(
+        "--requests", type=int, default=200, help="per side, for the Python-client p50"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: apt-get install wrk")
@@ -139,37 +189,52 @@ def main() -> None:
     (tmp / "body.json").write_bytes(body)
     lua = tmp / "post.lua"
     lua.write_text(LUA.format(body=tmp / "body.json"))
-    models = {"demo": (ovms_rs.DEMO_MODEL_NAME, DEMO_MODEL), "tiny": ("tiny", build_tiny_model(tmp / "tiny"))}
+    models = {
+        "demo": (ovms_rs.DEMO_MODEL_NAME, DEMO_MODEL),
+        "tiny": ("tiny", build_tiny_model(tmp / "tiny")),
+    }
     results: dict[str, Any] = {"cpu": _cpu(), "body_bytes": len(body), "points": []}
     rows = []
     for model, (name, path) in models.items():
         servers = {kind: _start(kind, name, path) for kind in ("ovms_rs", "plain")}
         try:
             for c in (1, 8):
-                point = {k: _wrk(servers[k][1], name, lua, c, args.seconds) for k in ("ovms_rs", "plain")}
-                point2 = {k: _wrk(servers[k][1], name, lua, c, args.seconds) for k in ("plain", "ovms_rs")}
+                point = {
+                    k: _wrk(servers[k][1], name, lua, c, args.seconds) for k in ("ovms_rs", "plain")
+                }
+                point2 = {
+                    k: _wrk(servers[k][1], name, lua, c, args.seconds) for k in ("plain", "ovms_rs")
+                }
                 merged = {k: {m: (point[k][m] + point2[k][m]) / 2 for m in point[k]} for k in point}
                 ratio = merged["ovms_rs"]["rps"] / merged["plain"]["rps"]
-                results["points"].append({"model": model, "concurrency": c, **merged, "ratio": ratio})
-                rows.append(f"| {model} | {c} | {merged['ovms_rs']['rps']:.0f} | {merged['plain']['rps']:.0f} | "
-                            f"**{ratio:.2f}x** | {merged['ovms_rs']['p50_ms']:.2f} | {merged['plain']['p50_ms']:.2f} | "
-                            f"{merged['ovms_rs']['errors']:.0f} / {merged['plain']['errors']:.0f} |")
+                results["points"].append(
+                    {"model": model, "concurrency": c, **merged, "ratio": ratio}
+                )
+                rows.append(
+                    f"| {model} | {c} | {merged['ovms_rs']['rps']:.0f} | {merged['plain']['rps']:.0f} | "
+                    f"**{ratio:.2f}x** | {merged['ovms_rs']['p50_ms']:.2f} | {merged['plain']['p50_ms']:.2f} | "
+                    f"{merged['ovms_rs']['errors']:.0f} / {merged['plain']['errors']:.0f} |"
+                )
             _, rest, grpc_port = servers["ovms_rs"]
             p50 = _python_p50(rest, grpc_port, name, body, x, args.requests)
             results[f"{model}_c1_python_client_p50_ms"] = p50
-            rows.append(f"| {model} | 1 (Python clients) | REST p50 {p50['rest']:.2f} ms | gRPC p50 {p50['grpc']:.2f} ms | "
-                        f"REST - gRPC **{p50['rest'] - p50['grpc']:+.2f} ms** | | | |")
+            rows.append(
+                f"| {model} | 1 (Python clients) | REST p50 {p50['rest']:.2f} ms | gRPC p50 {p50['grpc']:.2f} ms | "
+                f"REST - gRPC **{p50['rest'] - p50['grpc']:+.2f} ms** | | | |"
+            )
         finally:
             for proc, _, _ in servers.values():
                 proc.terminate()
                 proc.wait(timeout=60)
-    table = "\n".join([
-        f"CPU: {results['cpu']}; body {len(body)} bytes (row format, [1,3,224,224] f32); wrk -t1, {args.seconds:.0f} s x 2 turns per point",
-        "",
-        "| model | concurrency | ovms_rs REST req/s | plain-Python REST req/s | ratio | ovms_rs p50 ms | plain p50 ms | non-2xx |",
-        "|---|---|---|---|---|---|---|---|",
-        *rows,
-    ])
+    table = "\n".join(
+        [
+            f"CPU: {results['cpu']}; body {len(body)} bytes (row format, [1,3,224,224] f32); wrk -t1, {args.seconds:.0f} s x 2 turns per point",
+            "",
+            "| model | concurrency | ovms_rs REST req/s | plain-Python REST req/s | ratio | ovms_rs p50 ms | plain p50 ms | non-2xx |",
+            "|---|---|---|---|---|---|---|---|",
+            *rows,
+        ]
+    )
     print(table)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "rest_load.json").write_text(json.dumps(results, indent=1))

@@ -98,7 +98,11 @@ def one_start(root: Path, mode: str, n_next: int) -> tuple[float, float, float]:
     warmup = "file" if mode == "file" else mode
     config.write_text(
         json.dumps(
-            {"model_config_list": [{"config": {"name": MODEL, "base_path": str(repo), "warmup": warmup}}]}
+            {
+                "model_config_list": [
+                    {"config": {"name": MODEL, "base_path": str(repo), "warmup": warmup}}
+                ]
+            }
         )
     )
     port = free_port()
@@ -124,7 +128,9 @@ def one_start(root: Path, mode: str, n_next: int) -> tuple[float, float, float]:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             status = get_model_status_pb2.GetModelStatusRequest()
             status.model_spec.name = MODEL
-            reply = model_service_pb2_grpc.ModelServiceStub(channel).GetModelStatus(status, timeout=30)
+            reply = model_service_pb2_grpc.ModelServiceStub(channel).GetModelStatus(
+                status, timeout=30
+            )
             assert reply.model_version_status[0].state == 30, reply
             stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
             times = []
@@ -165,9 +171,15 @@ def main() -> None:
         for _ in range(args.starts):  # modes take turns, so drift hits them alike
             for mode in MODES:
                 rows[mode].append(one_start(root, mode, args.n_next))
-    print(f"CPU: {cpu_model()} ({len(open('/proc/cpuinfo').read().split('processor')) - 1} logical)")
-    print(f"{args.starts} server starts per mode; next = median of the {args.n_next} requests after the first\n")
-    print("| warmup | first request (ms) | next, median (ms) | first / next | server start to AVAILABLE (s) |")
+    print(
+        f"CPU: {cpu_model()} ({len(open('/proc/cpuinfo').read().split('processor')) - 1} logical)"
+    )
+    print(
+        f"{args.starts} server starts per mode; next = median of the {args.n_next} requests after the first\n"
+    )
+    print(
+        "| warmup | first request (ms) | next, median (ms) | first / next | server start to AVAILABLE (s) |"
+    )
     print("|---|---|---|---|---|")
     for mode in MODES:
         firsts = [r[0] for r in rows[mode]]

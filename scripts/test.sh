@@ -41,8 +41,9 @@ echo "== install the wheel and the test dependencies"
 export OVMS_RS_REQUIRE_TFS_API=1
 
 echo "== lint and types (ruff, mypy --strict, stubtest of the extension against _native.pyi)"
-"$VENV/bin/pip" install --quiet ruff mypy
+"$VENV/bin/pip" install --quiet "ruff==0.17.6" mypy  # pinned: ruff format's style moves between releases
 "$VENV/bin/ruff" check python tests benches
+"$VENV/bin/ruff" format --check python tests benches
 "$VENV/bin/mypy" python/ovms_rs
 (cd /tmp && "$OLDPWD/$VENV/bin/python" -m mypy.stubtest ovms_rs._native)
 

@@ -26,7 +26,14 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
 def nhwc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """The demo model served with --layout NHWC:NCHW (accepts NHWC tensors and JPEG/PNG bytes)."""
     log = Path(tmp_path_factory.mktemp("nhwc")) / "server.log"
-    args = ["--model_name", "efficientnet-lite0", "--model_path", str(DEMO_MODEL_PATH), "--layout", "NHWC:NCHW"]
+    args = [
+        "--model_name",
+        "efficientnet-lite0",
+        "--model_path",
+        str(DEMO_MODEL_PATH),
+        "--layout",
+        "NHWC:NCHW",
+    ]
     with ServerProcess(*args, log_path=log) as server:
         yield server
 

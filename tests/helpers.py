@@ -27,9 +27,18 @@ DEMO_MODEL_PATH = ovms_rs.demo_dir() / DEMO
 MAX_MESSAGE = 1024 * 1024 * 1024
 
 DTYPE_OF_NUMPY = {
-    np.dtype(np.float32): 1, np.dtype(np.float64): 2, np.dtype(np.int32): 3, np.dtype(np.uint8): 4,
-    np.dtype(np.int16): 5, np.dtype(np.int8): 6, np.dtype(np.int64): 9, np.dtype(np.bool_): 10,
-    np.dtype(np.uint16): 17, np.dtype(np.float16): 19, np.dtype(np.uint32): 22, np.dtype(np.uint64): 23,
+    np.dtype(np.float32): 1,
+    np.dtype(np.float64): 2,
+    np.dtype(np.int32): 3,
+    np.dtype(np.uint8): 4,
+    np.dtype(np.int16): 5,
+    np.dtype(np.int8): 6,
+    np.dtype(np.int64): 9,
+    np.dtype(np.bool_): 10,
+    np.dtype(np.uint16): 17,
+    np.dtype(np.float16): 19,
+    np.dtype(np.uint32): 22,
+    np.dtype(np.uint64): 23,
 }
 
 
@@ -58,12 +67,15 @@ class ServerProcess:
         if self.log_path is not None:
             with open(self.log_path, "wb") as out:  # the child keeps its own copy of the descriptor
                 self.proc = subprocess.Popen(
-                    [sys.executable, "-m", "ovms_rs", "serve", *self.args], stdout=out, stderr=subprocess.STDOUT
+                    [sys.executable, "-m", "ovms_rs", "serve", *self.args],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
                 )
         else:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "ovms_rs", "serve", *self.args],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
         self.channel = self.connect()
         # The gRPC port is bound once the models are loaded, so it accepting a connection means ready.
@@ -85,11 +97,18 @@ class ServerProcess:
         """The test process's channel to the server (subclasses change how it connects)."""
         return grpc.insecure_channel(
             f"127.0.0.1:{self.port}",
-            options=[("grpc.max_receive_message_length", MAX_MESSAGE), ("grpc.max_send_message_length", MAX_MESSAGE)],
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE),
+                ("grpc.max_send_message_length", MAX_MESSAGE),
+            ],
         )
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
+        return (
+            self.log_path.read_text(errors="replace")
+            if self.log_path and self.log_path.exists()
+            else ""
+        )
 
     @property
     def alive(self) -> bool:
@@ -135,7 +154,9 @@ def tensor_proto(array: np.ndarray[Any, Any], dtype: int | None = None) -> tenso
 
 
 def predict_request(
-    inputs: dict[str, tensor_pb2.TensorProto], model: str = DEMO, version: int | None = None,
+    inputs: dict[str, tensor_pb2.TensorProto],
+    model: str = DEMO,
+    version: int | None = None,
     output_filter: list[str] | None = None,
 ) -> predict_pb2.PredictRequest:
     req = predict_pb2.PredictRequest()
@@ -154,7 +175,9 @@ def output_array(tensor: tensor_pb2.TensorProto) -> np.ndarray[Any, Any]:
     return np.frombuffer(tensor.tensor_content, dtype=dtype).reshape(shape)
 
 
-def status_request(model: str, version: int | None = None) -> get_model_status_pb2.GetModelStatusRequest:
+def status_request(
+    model: str, version: int | None = None
+) -> get_model_status_pb2.GetModelStatusRequest:
     req = get_model_status_pb2.GetModelStatusRequest()
     req.model_spec.name = model
     if version is not None:

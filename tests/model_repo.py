@@ -51,10 +51,14 @@ def write_config(path: Path, models: list[dict[str, Any]]) -> Path:
     return path
 
 
-def ask_tiny(server: ServerProcess, model: str, version: int | None = None, batch: int = 1) -> float:
+def ask_tiny(
+    server: ServerProcess, model: str, version: int | None = None, batch: int = 1
+) -> float:
     """Predict on a tiny model; returns the scale that answered (= the version that served it)."""
     x = np.ones((batch, 4), np.float32)
-    reply = server.prediction_stub().Predict(predict_request({"x": tensor_proto(x)}, model=model, version=version), timeout=30)
+    reply = server.prediction_stub().Predict(
+        predict_request({"x": tensor_proto(x)}, model=model, version=version), timeout=30
+    )
     return float(output_array(reply.outputs["y"]).ravel()[0])
 
 

@@ -46,12 +46,23 @@ def test_load_benchmark_smoke(tmp_path: Path) -> None:
     assert "## Targets" in report and "## (d)" in report
 
 
-@pytest.mark.skipif(not (ROOT / "benches" / "compare.py").exists(), reason="benches/ not in this checkout")
+@pytest.mark.skipif(
+    not (ROOT / "benches" / "compare.py").exists(), reason="benches/ not in this checkout"
+)
 def test_micro_benchmarks_smoke() -> None:
     files = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "benches").glob("bench_*.py"))
     assert len(files) == 4, files
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", *files, "-q", "-p", "no:cacheprovider", "--benchmark-disable"],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            *files,
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--benchmark-disable",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -15,7 +15,9 @@ from model_repo import ask_tiny, tiny_repo
 def _serve(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "ovms_rs", "serve", "--port", "1", *args],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -53,8 +55,9 @@ def test_every_version_directory_is_served(tmp_path: Path) -> None:
     repo = tmp_path / "m"
     for v in ("1", "3"):
         shutil.copytree(DEMO_MODEL_PATH / "1", repo / v)
-    with ServerProcess("--model_name", "m", "--model_path", str(repo),
-                       "--model_version_policy", '{"all": {}}') as server:
+    with ServerProcess(
+        "--model_name", "m", "--model_path", str(repo), "--model_version_policy", '{"all": {}}'
+    ) as server:
         reply = server.model_stub().GetModelStatus(status_request("m"), timeout=30)
         assert [(s.version, s.state) for s in reply.model_version_status] == [(1, 30), (3, 30)]
 
@@ -64,8 +67,13 @@ NOT_IMPLEMENTED = {"--rest_workers": "4", "--grpc_workers": "2"}
 
 
 def _help() -> str:
-    result = subprocess.run([sys.executable, "-m", "ovms_rs", "serve", "--help"], capture_output=True,
-                            text=True, timeout=60, env={**os.environ, "COLUMNS": "400"})
+    result = subprocess.run(
+        [sys.executable, "-m", "ovms_rs", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "400"},
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -78,7 +86,9 @@ def _help_of_each_flag(text: str) -> dict[str, str]:
         words = line.split()
         if words and words[0].startswith("--"):
             flag = words[0]
-            helps[flag] = " ".join(words[2:] if len(words) > 1 and words[1].isupper() else words[1:])
+            helps[flag] = " ".join(
+                words[2:] if len(words) > 1 and words[1].isupper() else words[1:]
+            )
         elif flag is not None and words:
             helps[flag] = " ".join([helps[flag], *words]).strip()
     return helps
@@ -93,16 +103,25 @@ def test_help_says_which_flags_are_not_implemented() -> None:
 
 def test_help_lists_the_rewritten_plugin_config_keys() -> None:
     text = _help_of_each_flag(_help())["--plugin_config"]
-    for rewrite in ("CPU_THROUGHPUT_AUTO / GPU_THROUGHPUT_AUTO -> PERFORMANCE_HINT=THROUGHPUT",
-                    "a number in them -> NUM_STREAMS", "CPU_THREADS_NUM -> INFERENCE_NUM_THREADS"):
+    for rewrite in (
+        "CPU_THROUGHPUT_AUTO / GPU_THROUGHPUT_AUTO -> PERFORMANCE_HINT=THROUGHPUT",
+        "a number in them -> NUM_STREAMS",
+        "CPU_THREADS_NUM -> INFERENCE_NUM_THREADS",
+    ):
         assert rewrite in text
 
 
 def test_not_implemented_flags_are_warned_about(tmp_path: Path) -> None:
     repo = tiny_repo(tmp_path / "tiny", [1])
-    flags = [item for flag, value in NOT_IMPLEMENTED.items() for item in (flag, value) if item is not None]
-    with ServerProcess("--model_name", "tiny", "--model_path", str(repo), *flags,
-                       log_path=tmp_path / "server.log") as server:
+    flags = [
+        item
+        for flag, value in NOT_IMPLEMENTED.items()
+        for item in (flag, value)
+        if item is not None
+    ]
+    with ServerProcess(
+        "--model_name", "tiny", "--model_path", str(repo), *flags, log_path=tmp_path / "server.log"
+    ) as server:
         assert ask_tiny(server, "tiny") == 1  # still serves gRPC
         log = server.log()
     for flag, value in NOT_IMPLEMENTED.items():
@@ -117,5 +136,7 @@ def test_default_flags_are_not_warned_about(demo_server: ServerProcess) -> None:
 def test_the_cli_imports_no_openvino() -> None:
     """Flags are parsed (and --help answered) before the model side, and OpenVINO, load."""
     code = "import sys, ovms_rs.__main__; print('openvino' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
     assert (result.returncode, result.stdout.strip()) == (0, "False"), result.stderr

@@ -38,8 +38,18 @@ SCRIPT = textwrap.dedent(
 def test_ovmsclient(demo_server: ServerProcess) -> None:
     photos = labeled_photos()
     result = subprocess.run(
-        [sys.executable, "-c", SCRIPT, f"127.0.0.1:{demo_server.port}", DEMO, *[str(p) for p, _ in photos]],
-        capture_output=True, text=True, timeout=180, env=env_without_proxy(),
+        [
+            sys.executable,
+            "-c",
+            SCRIPT,
+            f"127.0.0.1:{demo_server.port}",
+            DEMO,
+            *[str(p) for p, _ in photos],
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env_without_proxy(),
     )
     assert result.returncode == 0, result.stderr
     got = json.loads(result.stdout)
@@ -103,8 +113,18 @@ def test_tensorflow_serving_api(demo_server: ServerProcess) -> None:
     photos = labeled_photos()
     env = env_without_proxy() | {"TF_CPP_MIN_LOG_LEVEL": "2"}
     result = subprocess.run(
-        [sys.executable, "-c", TFS_SCRIPT, f"127.0.0.1:{demo_server.port}", DEMO, *[str(p) for p, _ in photos]],
-        capture_output=True, text=True, timeout=240, env=env,
+        [
+            sys.executable,
+            "-c",
+            TFS_SCRIPT,
+            f"127.0.0.1:{demo_server.port}",
+            DEMO,
+            *[str(p) for p, _ in photos],
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     got = json.loads(result.stdout.strip().splitlines()[-1])

@@ -57,7 +57,9 @@ PREDICT = "/tensorflow.serving.PredictionService/Predict"
 
 
 def _tool(name: str) -> str:
-    path = shutil.which(name) or (f"/usr/sbin/{name}" if os.access(f"/usr/sbin/{name}", os.X_OK) else None)
+    path = shutil.which(name) or (
+        f"/usr/sbin/{name}" if os.access(f"/usr/sbin/{name}", os.X_OK) else None
+    )
     if path is None:
         reason = f"{name} not installed (apt-get install -y {name})"
         if IN_CI:
@@ -74,8 +76,15 @@ class Replica(ServerProcess):
         self.port, self.rest_port = grpc_port, rest_port
         self.rest_url = f"http://127.0.0.1:{rest_port}"
         self.args = [
-            "--port", str(grpc_port), "--grpc_bind_address", "127.0.0.1",
-            "--rest_port", str(rest_port), "--rest_bind_address", "127.0.0.1", *args,
+            "--port",
+            str(grpc_port),
+            "--grpc_bind_address",
+            "127.0.0.1",
+            "--rest_port",
+            str(rest_port),
+            "--rest_bind_address",
+            "127.0.0.1",
+            *args,
         ]
 
 
@@ -145,8 +154,12 @@ class Balancer:
     def start(self, haproxy: str) -> None:
         subprocess.run([haproxy, "-c", "-q", "-f", str(self.cfg)], check=True)
         with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen([haproxy, "-f", str(self.cfg), "-db"], stdout=out, stderr=out)
-        wait_for(lambda: self.sock.exists() and len(self.up("grpc_replicas")) == 3, 30, "haproxy up")
+            self.proc = subprocess.Popen(
+                [haproxy, "-f", str(self.cfg), "-db"], stdout=out, stderr=out
+            )
+        wait_for(
+            lambda: self.sock.exists() and len(self.up("grpc_replicas")) == 3, 30, "haproxy up"
+        )
 
     def stats(self) -> dict[tuple[str, str], dict[str, str]]:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
@@ -162,7 +175,8 @@ class Balancer:
 
     def up(self, backend: str) -> set[str]:
         return {
-            sv for (px, sv), row in self.stats().items()
+            sv
+            for (px, sv), row in self.stats().items()
             if px == backend and sv.startswith("r") and row["status"].startswith("UP")
         }
 
@@ -210,15 +224,22 @@ function done(summary, latency, requests)
 end
 """
 
-RETRY_SERVICE_CONFIG = json.dumps({
-    "methodConfig": [{
-        "name": [{"service": "tensorflow.serving.PredictionService"}],
-        "retryPolicy": {
-            "maxAttempts": 5, "initialBackoff": "0.05s", "maxBackoff": "0.5s",
-            "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"],
-        },
-    }]
-})
+RETRY_SERVICE_CONFIG = json.dumps(
+    {
+        "methodConfig": [
+            {
+                "name": [{"service": "tensorflow.serving.PredictionService"}],
+                "retryPolicy": {
+                    "maxAttempts": 5,
+                    "initialBackoff": "0.05s",
+                    "maxBackoff": "0.5s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ]
+    }
+)
 
 
 def _percentiles(latencies_s: list[float]) -> tuple[float, float]:
@@ -273,7 +294,9 @@ class CompiledGrpcClient:
 class Load:
     """Steady load on the balancer while a `with` block runs; figures per client when it ends."""
 
-    def __init__(self, balancer: Balancer, loadgen: CompiledGrpcClient, wrk: str, lua: Path) -> None:
+    def __init__(
+        self, balancer: Balancer, loadgen: CompiledGrpcClient, wrk: str, lua: Path
+    ) -> None:
         self.balancer, self.loadgen, self.wrk, self.lua = balancer, loadgen, wrk, lua
 
     @contextmanager
@@ -286,9 +309,21 @@ class Load:
             threading.Thread(target=self._retrying_rest, args=(stop, figures)),
         ]
         wrk = subprocess.Popen(
-            [self.wrk, "-t1", f"-c{REST_CONNECTIONS}", "-d300s", "--timeout", "10s", "-s", str(self.lua),
-             f"http://127.0.0.1:{self.balancer.rest_port}/v1/models/{MODEL}:predict"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env_without_proxy(),
+            [
+                self.wrk,
+                "-t1",
+                f"-c{REST_CONNECTIONS}",
+                "-d300s",
+                "--timeout",
+                "10s",
+                "-s",
+                str(self.lua),
+                f"http://127.0.0.1:{self.balancer.rest_port}/v1/models/{MODEL}:predict",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env_without_proxy(),
         )
         for t in threads:
             t.start()
@@ -308,9 +343,12 @@ class Load:
         figures["REST wrk (no retry)"] = {
             "requests": w["requests"],
             "failed": w["bad"] + w["connect"] + w["read"] + w["write"] + w["timeout"],
-            "p50_ms": w["p50_us"] / 1000, "p99_ms": w["p99_us"] / 1000,
-            "first_error": None if w["requests"] == 0 or w["bad"] + w["connect"] + w["read"] + w["write"]
-            + w["timeout"] == 0 else (
+            "p50_ms": w["p50_us"] / 1000,
+            "p99_ms": w["p99_us"] / 1000,
+            "first_error": None
+            if w["requests"] == 0
+            or w["bad"] + w["connect"] + w["read"] + w["write"] + w["timeout"] == 0
+            else (
                 f"non-200 or wrong replies {w['bad']}; socket errors connect {w['connect']}, read "
                 f"{w['read']}, write {w['write']}, timeout {w['timeout']}"
             ),
@@ -330,7 +368,10 @@ class Load:
             first_error = first_error or result["first_error"]
         p50, p99 = _percentiles(latencies)
         figures["gRPC compiled (no retry)"] = {
-            "requests": len(latencies) + errors, "failed": errors, "p50_ms": p50, "p99_ms": p99,
+            "requests": len(latencies) + errors,
+            "failed": errors,
+            "p50_ms": p50,
+            "p99_ms": p99,
             "first_error": first_error,
         }
 
@@ -341,7 +382,9 @@ class Load:
         latencies: list[float] = []
         failed, first_error = 0, None
         options = [("grpc.enable_retries", 1), ("grpc.service_config", RETRY_SERVICE_CONFIG)]
-        with grpc.insecure_channel(f"127.0.0.1:{self.balancer.grpc_port}", options=options) as channel:
+        with grpc.insecure_channel(
+            f"127.0.0.1:{self.balancer.grpc_port}", options=options
+        ) as channel:
             stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
             while not stop.is_set():
                 t0 = time.perf_counter()
@@ -353,7 +396,10 @@ class Load:
                     first_error = first_error or f"{e.code()}: {e.details()}"
         p50, p99 = _percentiles(latencies)
         figures["gRPC grpcio, retryPolicy"] = {
-            "requests": len(latencies) + failed, "failed": failed, "p50_ms": p50, "p99_ms": p99,
+            "requests": len(latencies) + failed,
+            "failed": failed,
+            "p50_ms": p50,
+            "p99_ms": p99,
             "first_error": first_error,
         }
 
@@ -387,7 +433,10 @@ class Load:
                     first_error = first_error or error
         p50, p99 = _percentiles(latencies)
         figures["REST requests, retry"] = {
-            "requests": len(latencies) + failed, "failed": failed, "p50_ms": p50, "p99_ms": p99,
+            "requests": len(latencies) + failed,
+            "failed": failed,
+            "p50_ms": p50,
+            "p99_ms": p99,
             "first_error": first_error,
         }
 
@@ -415,7 +464,11 @@ def _wait_balanced(balancer: Balancer, server: str, up: bool, timeout: float) ->
 
     def reached() -> bool:
         grpc_up, rest_up = balancer.up("grpc_replicas"), balancer.up("rest_replicas")
-        return (server in grpc_up and server in rest_up) if up else not ({server} & (grpc_up | rest_up))
+        return (
+            (server in grpc_up and server in rest_up)
+            if up
+            else not ({server} & (grpc_up | rest_up))
+        )
 
     wait_for(reached, timeout, f"{server} {'UP' if up else 'DOWN'} in haproxy")
 
@@ -448,9 +501,16 @@ def test_replicas_behind_haproxy(tmp_path: Path) -> None:
         sys.path.remove(str(ROOT))
     repo = tiny_repo(tmp_path / "repo" / MODEL, [1])
     args = (
-        "--model_name", MODEL, "--model_path", str(repo),
-        "--file_system_poll_wait_seconds", str(POLL_S), "--drain_seconds", str(DRAIN_S),
-        "--plugin_config", '{"INFERENCE_NUM_THREADS": 1}',
+        "--model_name",
+        MODEL,
+        "--model_path",
+        str(repo),
+        "--file_system_poll_wait_seconds",
+        str(POLL_S),
+        "--drain_seconds",
+        str(DRAIN_S),
+        "--plugin_config",
+        '{"INFERENCE_NUM_THREADS": 1}',
     )
     ports = [(free_port(), free_port()) for _ in range(3)]
     starts = [0, 0, 0]
@@ -553,7 +613,8 @@ def test_replicas_behind_haproxy(tmp_path: Path) -> None:
                 wait_for(lambda r=r: ask_tiny(r, MODEL) == 2.0, POLL_S + 10, f"version 2 on r{i}")
                 seen[i] = time.monotonic() - t0
             events.append(
-                "version 2 served by " + ", ".join(f"r{i} after {s:.2f} s" for i, s in seen.items())
+                "version 2 served by "
+                + ", ".join(f"r{i} after {s:.2f} s" for i, s in seen.items())
                 + f" (poll every {POLL_S} s)"
             )
             time.sleep(0.5)

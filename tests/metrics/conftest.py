@@ -21,7 +21,9 @@ def metrics_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def metrics_server(metrics_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def metrics_server(
+    metrics_root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
     """Both models from a config.json whose monitoring section enables the default families; the
     native gRPC transport. Module-scoped: each test module starts from zero."""
     config = write_config(

@@ -40,7 +40,11 @@ def scrape(server: ServerProcess) -> Scrape:
         families[family.name] = (family.type, family.documentation)
         for s in family.samples:
             # The parser names counter samples `<family>_total`; OVMS's (and ours) have no suffix.
-            name = family.name if family.type == "counter" and s.name == f"{family.name}_total" else s.name
+            name = (
+                family.name
+                if family.type == "counter" and s.name == f"{family.name}_total"
+                else s.name
+            )
             assert f"\n{name}{{" in text or f"\n{name} " in text, name
             key = (name, frozenset(s.labels.items()))
             assert key not in samples, f"duplicate series {key}"

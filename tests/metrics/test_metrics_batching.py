@@ -18,8 +18,18 @@ def test_batch_sizes_are_counted(tmp_path: Path) -> None:
     repo = tiny_repo(tmp_path / "tiny", [3], shape=[-1, 4])  # y = 3x, dynamic batch
     params = tmp_path / "batching.json"
     params.write_text(json.dumps({"max_batch_size": 8, "batch_timeout_micros": 50000}))
-    args = ("--model_name", "tiny", "--model_path", str(repo), "--enable_batching",
-            "--batching_parameters_file", str(params), "--metrics_enable", "--nireq", "1")
+    args = (
+        "--model_name",
+        "tiny",
+        "--model_path",
+        str(repo),
+        "--enable_batching",
+        "--batching_parameters_file",
+        str(params),
+        "--metrics_enable",
+        "--nireq",
+        "1",
+    )
     with ServerProcess(*args, log_path=tmp_path / "server.log", rest=True) as server:
         stub = server.prediction_stub()
 
@@ -37,4 +47,6 @@ def test_batch_sizes_are_counted(tmp_path: Path) -> None:
     assert metrics.value("ovms_rs_batch_size_sum", **labels) == REQUESTS  # every row counted once
     assert 0 < batches < REQUESTS  # some batches held more than one request
     assert metrics.value("ovms_rs_batch_size_bucket", **labels, le="8") == batches  # max_batch_size
-    assert metrics.value("ovms_inference_time_us_count", **labels) == batches  # a batch: one inference
+    assert (
+        metrics.value("ovms_inference_time_us_count", **labels) == batches
+    )  # a batch: one inference

@@ -17,8 +17,12 @@ from metrics_support import scrape, write_config
 
 def _start_error(*args: str) -> str:
     """Runs `serve` with these flags; it must exit 1 at once; returns its stderr."""
-    result = subprocess.run([sys.executable, "-m", "ovms_rs", "serve", "--port", str(free_port()), *args],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "ovms_rs", "serve", "--port", str(free_port()), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1, result.stderr
     return result.stderr
 
@@ -33,38 +37,60 @@ def test_metrics_without_rest_port_is_a_start_up_error(metrics_root: Path) -> No
 
 
 def test_metrics_list_without_enable_is_a_start_up_error(metrics_root: Path) -> None:
-    err = _start_error(*_tiny_args(metrics_root), "--rest_port", str(free_port()),
-                       "--metrics_list", "ovms_streams")
+    err = _start_error(
+        *_tiny_args(metrics_root), "--rest_port", str(free_port()), "--metrics_list", "ovms_streams"
+    )
     assert "metrics_enable setting is missing, required when metrics_list is provided" in err
 
 
-@pytest.mark.parametrize("name", ["ovms_nope", "ovms_graph_request_latency_us", "ovms_requests_success_total"])
+@pytest.mark.parametrize(
+    "name", ["ovms_nope", "ovms_graph_request_latency_us", "ovms_requests_success_total"]
+)
 def test_unknown_family_names_are_named(metrics_root: Path, name: str) -> None:
-    err = _start_error(*_tiny_args(metrics_root), "--rest_port", str(free_port()), "--metrics_enable",
-                       "--metrics_list", f"ovms_streams, {name}")
+    err = _start_error(
+        *_tiny_args(metrics_root),
+        "--rest_port",
+        str(free_port()),
+        "--metrics_enable",
+        "--metrics_list",
+        f"ovms_streams, {name}",
+    )
     assert f"Invalid metrics family name in metrics_list: '{name}'" in err
 
 
 def _config(tmp_path: Path, metrics_root: Path, monitoring: object) -> Path:
-    return write_config(tmp_path / "config.json", [{"name": "tiny", "base_path": str(metrics_root / "tiny")}],
-                        monitoring)
+    return write_config(
+        tmp_path / "config.json",
+        [{"name": "tiny", "base_path": str(metrics_root / "tiny")}],
+        monitoring,
+    )
 
 
-def test_flag_and_monitoring_section_together_is_an_error(tmp_path: Path, metrics_root: Path) -> None:
+def test_flag_and_monitoring_section_together_is_an_error(
+    tmp_path: Path, metrics_root: Path
+) -> None:
     config = _config(tmp_path, metrics_root, {"metrics": {"enable": True}})
-    err = _start_error("--config_path", str(config), "--rest_port", str(free_port()), "--metrics_enable")
+    err = _start_error(
+        "--config_path", str(config), "--rest_port", str(free_port()), "--metrics_enable"
+    )
     assert "configured both on the command line" in err
 
 
-@pytest.mark.parametrize("monitoring, message", [
-    ({"metrics": {"enable": True}}, "Missing rest_port parameter in server CLI"),
-    ({"metrics": {"enable": True, "metrics_list": ["ovms_streams", "ovms_bogus"]}},
-     "Invalid metrics family name in metrics_list: 'ovms_bogus'"),
-    ({"metrics": {"enable": "yes"}}, "monitoring.metrics.enable must be true or false"),
-    ({"metrics": {"enable": True, "endpoint_path": "/a/b"}}, "endpoint_path must match"),
-])
-def test_bad_monitoring_sections_are_start_up_errors(tmp_path: Path, metrics_root: Path, monitoring: object,
-                                                     message: str) -> None:
+@pytest.mark.parametrize(
+    "monitoring, message",
+    [
+        ({"metrics": {"enable": True}}, "Missing rest_port parameter in server CLI"),
+        (
+            {"metrics": {"enable": True, "metrics_list": ["ovms_streams", "ovms_bogus"]}},
+            "Invalid metrics family name in metrics_list: 'ovms_bogus'",
+        ),
+        ({"metrics": {"enable": "yes"}}, "monitoring.metrics.enable must be true or false"),
+        ({"metrics": {"enable": True, "endpoint_path": "/a/b"}}, "endpoint_path must match"),
+    ],
+)
+def test_bad_monitoring_sections_are_start_up_errors(
+    tmp_path: Path, metrics_root: Path, monitoring: object, message: str
+) -> None:
     config = _config(tmp_path, metrics_root, monitoring)
     rest = [] if "rest_port" in message else ["--rest_port", str(free_port())]
     assert message in _start_error("--config_path", str(config), *rest)
@@ -72,7 +98,9 @@ def test_bad_monitoring_sections_are_start_up_errors(tmp_path: Path, metrics_roo
 
 @pytest.fixture()
 def server_without_metrics(metrics_root: Path, tmp_path: Path) -> Iterator[ServerProcess]:
-    with ServerProcess(*_tiny_args(metrics_root), log_path=tmp_path / "server.log", rest=True) as server:
+    with ServerProcess(
+        *_tiny_args(metrics_root), log_path=tmp_path / "server.log", rest=True
+    ) as server:
         yield server
 
 
@@ -85,9 +113,17 @@ def test_metrics_off_answers_invalid_request_url(server_without_metrics: ServerP
 @pytest.fixture()
 def grpcio_listed_server(metrics_root: Path, tmp_path: Path) -> Iterator[ServerProcess]:
     """--metrics_list with spaces (trimmed), the grpcio transport, two infer requests."""
-    args = [*_tiny_args(metrics_root), "--grpc_transport", "grpcio", "--nireq", "2", "--metrics_enable",
-            "--metrics_list", " ovms_requests_success ,ovms_infer_req_queue_size,ovms_infer_req_active,"
-            "ovms_rs_request_bytes, ovms_current_graphs"]
+    args = [
+        *_tiny_args(metrics_root),
+        "--grpc_transport",
+        "grpcio",
+        "--nireq",
+        "2",
+        "--metrics_enable",
+        "--metrics_list",
+        " ovms_requests_success ,ovms_infer_req_queue_size,ovms_infer_req_active,"
+        "ovms_rs_request_bytes, ovms_current_graphs",
+    ]
     with ServerProcess(*args, log_path=tmp_path / "server.log", rest=True) as server:
         yield server
 
@@ -98,11 +134,23 @@ def test_a_list_replaces_the_defaults(grpcio_listed_server: ServerProcess) -> No
         grpcio_listed_server.prediction_stub().Predict(request, timeout=30)
     s = scrape(grpcio_listed_server)
     # ovms_current_graphs is a valid (MediaPipe) name with nothing to show here.
-    assert set(s.families) == {"ovms_requests_success", "ovms_infer_req_queue_size", "ovms_infer_req_active",
-                               "ovms_rs_request_bytes"}
-    labels = {"api": "TensorFlowServing", "interface": "gRPC", "method": "Predict", "name": "tiny", "version": "1"}
+    assert set(s.families) == {
+        "ovms_requests_success",
+        "ovms_infer_req_queue_size",
+        "ovms_infer_req_active",
+        "ovms_rs_request_bytes",
+    }
+    labels = {
+        "api": "TensorFlowServing",
+        "interface": "gRPC",
+        "method": "Predict",
+        "name": "tiny",
+        "version": "1",
+    }
     assert s.value("ovms_requests_success", **labels) == 4  # counted on the grpcio transport too
     assert s.value("ovms_infer_req_queue_size", name="tiny", version="1") == 2
     assert s.value("ovms_infer_req_active", name="tiny", version="1") == 0
-    assert s.value("ovms_rs_request_bytes", interface="gRPC") == 4 * len(request.SerializeToString())
+    assert s.value("ovms_rs_request_bytes", interface="gRPC") == 4 * len(
+        request.SerializeToString()
+    )
     assert s.value("ovms_rs_request_bytes", interface="REST") == 0

@@ -32,7 +32,11 @@ class Traffic:
         self.bytes = {"gRPC": [0, 0], "REST": [0, 0]}  # [request, reply]
 
     def grpc(self, method: str, request: Any) -> grpc.StatusCode:
-        stub = self.server.model_stub() if method == "GetModelStatus" else self.server.prediction_stub()
+        stub = (
+            self.server.model_stub()
+            if method == "GetModelStatus"
+            else self.server.prediction_stub()
+        )
         self.bytes["gRPC"][0] += len(request.SerializeToString())
         try:
             reply = getattr(stub, method)(request, timeout=30)
@@ -50,7 +54,9 @@ class Traffic:
 
 
 def _tiny(model: str = "tiny", version: int | None = None, shape: tuple[int, ...] = (1, 4)) -> Any:
-    return predict_request({"x": tensor_proto(np.ones(shape, np.float32))}, model=model, version=version)
+    return predict_request(
+        {"x": tensor_proto(np.ones(shape, np.float32))}, model=model, version=version
+    )
 
 
 def _metadata(model: str) -> get_model_metadata_pb2.GetModelMetadataRequest:
@@ -75,7 +81,11 @@ def _binary_grpc() -> Any:
 @pytest.fixture(scope="module")
 def after_mix(metrics_server: ServerProcess) -> tuple[Scrape, Traffic]:
     t = Traffic(metrics_server)
-    ok, invalid, not_found = grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND
+    ok, invalid, not_found = (
+        grpc.StatusCode.OK,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.NOT_FOUND,
+    )
     for _ in range(3):
         assert t.grpc("Predict", _tiny()) == ok
     assert t.grpc("Predict", _tiny(shape=(1, 5))) == invalid
@@ -94,7 +104,10 @@ def after_mix(metrics_server: ServerProcess) -> tuple[Scrape, Traffic]:
     for _ in range(2):
         assert t.rest("POST", "/v1/models/tiny:predict", good) == 200
     assert t.rest("POST", "/v1/models/tiny:predict", b"{not json") == 400
-    assert t.rest("POST", "/v1/models/tiny:predict", json.dumps({"instances": [[1.0]]}).encode()) == 400
+    assert (
+        t.rest("POST", "/v1/models/tiny:predict", json.dumps({"instances": [[1.0]]}).encode())
+        == 400
+    )
     assert t.rest("POST", "/v1/models/nope:predict", good) == 404
     assert t.rest("POST", "/v1/models/tiny/versions/7:predict", good) == 404
     image = json.dumps({"instances": [{"b64": base64.b64encode(_jpeg()).decode()}]}).encode()
@@ -114,24 +127,33 @@ def _requests(model: str, interface: str, method: str, version: str | None = "1"
 
 
 EXPECTED_SUCCESS = {
-    ("tiny", "gRPC", "Predict"): 3, ("tiny", "REST", "Predict"): 2,
-    ("tiny", "gRPC", "GetModelMetadata"): 1, ("tiny", "REST", "GetModelMetadata"): 1,
-    ("tiny", "gRPC", "GetModelStatus"): 2, ("tiny", "REST", "GetModelStatus"): 1,
-    ("img", "gRPC", "Predict"): 1, ("img", "REST", "Predict"): 1,
+    ("tiny", "gRPC", "Predict"): 3,
+    ("tiny", "REST", "Predict"): 2,
+    ("tiny", "gRPC", "GetModelMetadata"): 1,
+    ("tiny", "REST", "GetModelMetadata"): 1,
+    ("tiny", "gRPC", "GetModelStatus"): 2,
+    ("tiny", "REST", "GetModelStatus"): 1,
+    ("img", "gRPC", "Predict"): 1,
+    ("img", "REST", "Predict"): 1,
 }
 EXPECTED_FAIL = {("tiny", "gRPC", "Predict"): 2, ("tiny", "REST", "Predict"): 2}
 
 
-@pytest.mark.parametrize("family, expected", [("ovms_requests_success", EXPECTED_SUCCESS),
-                                              ("ovms_requests_fail", EXPECTED_FAIL)])
-def test_request_counters_count_as_ovms(after_mix: tuple[Scrape, Traffic], family: str,
-                                        expected: dict[tuple[str, str, str], int]) -> None:
+@pytest.mark.parametrize(
+    "family, expected",
+    [("ovms_requests_success", EXPECTED_SUCCESS), ("ovms_requests_fail", EXPECTED_FAIL)],
+)
+def test_request_counters_count_as_ovms(
+    after_mix: tuple[Scrape, Traffic], family: str, expected: dict[tuple[str, str, str], int]
+) -> None:
     s, _ = after_mix
     want = {}
     for model in ("tiny", "img"):
         for interface in ("gRPC", "REST"):
             for method in ("Predict", "GetModelMetadata", "GetModelStatus"):
-                version = None if method == "GetModelStatus" else "1"  # OVMS: none for GetModelStatus
+                version = (
+                    None if method == "GetModelStatus" else "1"
+                )  # OVMS: none for GetModelStatus
                 labels = frozenset(_requests(model, interface, method, version).items())
                 want[labels] = float(expected.get((model, interface, method), 0))
     assert s.series(family) == want  # 12 series per model version, every one exact
@@ -139,18 +161,45 @@ def test_request_counters_count_as_ovms(after_mix: tuple[Scrape, Traffic], famil
 
 def test_families_have_ovms_types_and_help(after_mix: tuple[Scrape, Traffic]) -> None:
     s, _ = after_mix
-    assert s.families["ovms_requests_success"] == ("counter", "Number of successful requests to a model or a DAG.")
-    assert s.families["ovms_requests_fail"] == ("counter", "Number of failed requests to a model or a DAG.")
-    assert s.families["ovms_request_time_us"] == ("histogram", "Processing time of requests to a model or a DAG.")
-    assert s.families["ovms_inference_time_us"] == ("histogram", "Inference execution time in the OpenVINO backend.")
-    assert s.families["ovms_wait_for_infer_req_time_us"] == ("histogram", "Request waiting time in the scheduling queue.")
+    assert s.families["ovms_requests_success"] == (
+        "counter",
+        "Number of successful requests to a model or a DAG.",
+    )
+    assert s.families["ovms_requests_fail"] == (
+        "counter",
+        "Number of failed requests to a model or a DAG.",
+    )
+    assert s.families["ovms_request_time_us"] == (
+        "histogram",
+        "Processing time of requests to a model or a DAG.",
+    )
+    assert s.families["ovms_inference_time_us"] == (
+        "histogram",
+        "Inference execution time in the OpenVINO backend.",
+    )
+    assert s.families["ovms_wait_for_infer_req_time_us"] == (
+        "histogram",
+        "Request waiting time in the scheduling queue.",
+    )
     assert s.families["ovms_streams"] == ("gauge", "Number of OpenVINO execution streams.")
-    assert s.families["ovms_current_requests"] == ("gauge", "Number of inference requests currently in process.")
+    assert s.families["ovms_current_requests"] == (
+        "gauge",
+        "Number of inference requests currently in process.",
+    )
     # Optional in OVMS: not in the default set.
-    assert "ovms_infer_req_queue_size" not in s.families and "ovms_infer_req_active" not in s.families
+    assert (
+        "ovms_infer_req_queue_size" not in s.families and "ovms_infer_req_active" not in s.families
+    )
     ours = {name for name in s.families if not name.startswith("ovms_rs_")}
-    assert ours == {"ovms_requests_success", "ovms_requests_fail", "ovms_request_time_us", "ovms_streams",
-                    "ovms_inference_time_us", "ovms_wait_for_infer_req_time_us", "ovms_current_requests"}
+    assert ours == {
+        "ovms_requests_success",
+        "ovms_requests_fail",
+        "ovms_request_time_us",
+        "ovms_streams",
+        "ovms_inference_time_us",
+        "ovms_wait_for_infer_req_time_us",
+        "ovms_current_requests",
+    }
 
 
 def _histogram(s: Scrape, family: str, **labels: str) -> tuple[float, list[float]]:
@@ -161,12 +210,21 @@ def _histogram(s: Scrape, family: str, **labels: str) -> tuple[float, list[float
     return buckets[-1], buckets
 
 
-def test_histograms_have_ovms_buckets_and_count_successes(after_mix: tuple[Scrape, Traffic]) -> None:
+def test_histograms_have_ovms_buckets_and_count_successes(
+    after_mix: tuple[Scrape, Traffic],
+) -> None:
     s, _ = after_mix
     assert 'le="1474755971"' in s.text and 'le="10"' in s.text  # integers, as OVMS prints them
     # request_time_us: successful predicts only, by interface.
-    for model, interface, n in [("tiny", "gRPC", 3), ("tiny", "REST", 2), ("img", "gRPC", 1), ("img", "REST", 1)]:
-        count, _ = _histogram(s, "ovms_request_time_us", interface=interface, name=model, version="1")
+    for model, interface, n in [
+        ("tiny", "gRPC", 3),
+        ("tiny", "REST", 2),
+        ("img", "gRPC", 1),
+        ("img", "REST", 1),
+    ]:
+        count, _ = _histogram(
+            s, "ovms_request_time_us", interface=interface, name=model, version="1"
+        )
         assert count == n, (model, interface)
         assert s.value("ovms_request_time_us_sum", interface=interface, name=model, version="1") > 0
     # Inference and waiting: every predict that reached OpenVINO (validation failures don't).
@@ -180,13 +238,20 @@ def test_gauges_after_the_mix(after_mix: tuple[Scrape, Traffic], metrics_root: P
     for name in ("tiny", "img"):
         # What OpenVINO makes of the model with OVMS's default hint, as the server compiles it.
         core = ov.Core()
-        compiled = core.compile_model(core.read_model(str(metrics_root / name / "1" / "model.xml")), "CPU",
-                                      {"PERFORMANCE_HINT": "LATENCY"})
-        assert s.value("ovms_streams", name=name, version="1") == int(compiled.get_property("NUM_STREAMS"))
+        compiled = core.compile_model(
+            core.read_model(str(metrics_root / name / "1" / "model.xml")),
+            "CPU",
+            {"PERFORMANCE_HINT": "LATENCY"},
+        )
+        assert s.value("ovms_streams", name=name, version="1") == int(
+            compiled.get_property("NUM_STREAMS")
+        )
         assert s.value("ovms_current_requests", name=name, version="1") == 0
 
 
-def test_transport_families_count_bytes_and_nothing_refused(after_mix: tuple[Scrape, Traffic]) -> None:
+def test_transport_families_count_bytes_and_nothing_refused(
+    after_mix: tuple[Scrape, Traffic],
+) -> None:
     s, t = after_mix
     for interface, (sent, received) in t.bytes.items():
         assert s.value("ovms_rs_request_bytes", interface=interface) == sent, interface
@@ -197,4 +262,3 @@ def test_transport_families_count_bytes_and_nothing_refused(after_mix: tuple[Scr
             assert s.value("ovms_rs_requests_refused", interface=interface, reason=reason) == 0
     # One batch decoded per binary predict: gRPC string_val and REST b64.
     assert _histogram(s, "ovms_rs_image_decode_time_us")[0] == 2
-

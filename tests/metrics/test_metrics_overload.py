@@ -19,8 +19,19 @@ BATCH = 8  # slow enough (the demo classifier on 8 images) that concurrent reque
 
 @pytest.fixture()
 def one_slot_server(tmp_path: Path) -> Iterator[ServerProcess]:
-    args = ["--model_name", DEMO, "--model_path", str(DEMO_MODEL_PATH), "--batch_size", str(BATCH),
-            "--nireq", "1", "--max_queue_size", "0", "--metrics_enable"]
+    args = [
+        "--model_name",
+        DEMO,
+        "--model_path",
+        str(DEMO_MODEL_PATH),
+        "--batch_size",
+        str(BATCH),
+        "--nireq",
+        "1",
+        "--max_queue_size",
+        "0",
+        "--metrics_enable",
+    ]
     with ServerProcess(*args, log_path=tmp_path / "server.log", rest=True) as server:
         yield server
 
@@ -46,9 +57,17 @@ def test_full_queue_refusals_are_counted(one_slot_server: ServerProcess) -> None
     refused = [(code, details) for code, details in outcomes if code != grpc.StatusCode.OK]
     assert refused and set(refused) == {(grpc.StatusCode.RESOURCE_EXHAUSTED, QUEUE_FULL)}
     s = scrape(one_slot_server)
-    labels = {"api": "TensorFlowServing", "interface": "gRPC", "method": "Predict", "name": DEMO, "version": "1"}
+    labels = {
+        "api": "TensorFlowServing",
+        "interface": "gRPC",
+        "method": "Predict",
+        "name": DEMO,
+        "version": "1",
+    }
     assert s.value("ovms_requests_success", **labels) == ok
     assert s.value("ovms_requests_fail", **labels) == len(refused)
-    assert s.value("ovms_rs_requests_refused", interface="gRPC", reason="queue_full") == len(refused)
+    assert s.value("ovms_rs_requests_refused", interface="gRPC", reason="queue_full") == len(
+        refused
+    )
     assert s.value("ovms_rs_requests_refused", interface="gRPC", reason="concurrency_limit") == 0
     assert s.value("ovms_wait_for_infer_req_time_us_count", name=DEMO, version="1") == ok

@@ -59,7 +59,9 @@ def _identity_model(root: Path, name: str, ov_type: ov.Type, batch: int) -> None
     y.output(0).get_tensor().set_names({"y"})
     (root / name / "1").mkdir(parents=True)
     ov.save_model(
-        ov.Model([ops.result(y)], [x], name), str(root / name / "1" / "model.xml"), compress_to_fp16=False
+        ov.Model([ops.result(y)], [x], name),
+        str(root / name / "1" / "model.xml"),
+        compress_to_fp16=False,
     )
 
 
@@ -91,13 +93,26 @@ def batch_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPro
     models.append({"name": "dynamic", "base_path": "dynamic", "batching": BATCHING})
     tiny_repo(root / "tiny", [3])
     tiny_repo(root / "tiny_dyn", [3], shape=[-1, 4])
-    models.append({"name": "tiny", "base_path": "tiny", "batching": {"max_batch_size": 4, "batch_timeout_micros": 30000}})
+    models.append(
+        {
+            "name": "tiny",
+            "base_path": "tiny",
+            "batching": {"max_batch_size": 4, "batch_timeout_micros": 30000},
+        }
+    )
     models.append({"name": "tiny_dyn", "base_path": "tiny_dyn", "batching": BATCHING})
     models.append({"name": "tiny_off", "base_path": "tiny"})
     # No batching window: a request finding nothing queued and a free infer request runs inline.
     models.append({"name": "tiny_0", "base_path": "tiny_dyn", "batching": {"max_batch_size": 8}})
     config = write_config(root / "config.json", models)
-    server = ServerProcess("--config_path", str(config), "--log_level", "DEBUG", log_path=root / "server.log", rest=True)
+    server = ServerProcess(
+        "--config_path",
+        str(config),
+        "--log_level",
+        "DEBUG",
+        log_path=root / "server.log",
+        rest=True,
+    )
     with server:
         yield server
 
@@ -119,7 +134,9 @@ def _concurrent(server: ServerProcess, model: str, np_dtype: Any, sizes: list[in
         np.testing.assert_array_equal(y, x.astype(np.float64))
 
 
-@pytest.mark.parametrize("np_dtype", [d for d, _ in DTYPES], ids=[np.dtype(d).name for d, _ in DTYPES])
+@pytest.mark.parametrize(
+    "np_dtype", [d for d, _ in DTYPES], ids=[np.dtype(d).name for d, _ in DTYPES]
+)
 def test_every_dtype_gets_its_own_rows(batch_server: ServerProcess, np_dtype: Any) -> None:
     name = np.dtype(np_dtype).name
     _concurrent(batch_server, name, np_dtype, [1, 2, 1, 1, 2, 1, 1, 1, 2, 1, 1, 1])
@@ -143,7 +160,11 @@ def test_fixed_and_dynamic_tiny_match_unbatched(batch_server: ServerProcess) -> 
     rng = np.random.default_rng(1)
     inputs = [rng.standard_normal((1 + i % 2, 4)).astype(np.float32) for i in range(12)]
     expected = [
-        output_array(stub.Predict(predict_request({"x": tensor_proto(x)}, model="tiny_off"), timeout=30).outputs["y"])
+        output_array(
+            stub.Predict(
+                predict_request({"x": tensor_proto(x)}, model="tiny_off"), timeout=30
+            ).outputs["y"]
+        )
         for x in inputs[:1]
     ]
     assert expected[0].shape == (1, 4)  # tiny_off keeps its fixed batch of 1; the formula is 3x
@@ -164,7 +185,10 @@ def test_fixed_and_dynamic_tiny_match_unbatched(batch_server: ServerProcess) -> 
 
     for model in ("tiny", "tiny_dyn", "tiny_0"):
         with ThreadPoolExecutor(len(inputs)) as pool:
-            futures = [pool.submit(rest_ask if i % 3 == 0 else grpc_ask, model, x) for i, x in enumerate(inputs)]
+            futures = [
+                pool.submit(rest_ask if i % 3 == 0 else grpc_ask, model, x)
+                for i, x in enumerate(inputs)
+            ]
             answers = [f.result() for f in futures]
         for x, y in zip(inputs, answers):
             np.testing.assert_allclose(y, x * np.float32(3), rtol=1e-6)
@@ -180,7 +204,9 @@ def test_invalid_requests_never_join_a_batch(batch_server: ServerProcess) -> Non
 
     def ask(x: np.ndarray[Any, Any]) -> Any:
         try:
-            reply = stub.Predict(predict_request({"x": tensor_proto(x)}, model="dynamic"), timeout=30)
+            reply = stub.Predict(
+                predict_request({"x": tensor_proto(x)}, model="dynamic"), timeout=30
+            )
         except grpc.RpcError as e:
             return e.code(), e.details()
         return output_array(reply.outputs["y"])
@@ -197,8 +223,12 @@ def test_invalid_requests_never_join_a_batch(batch_server: ServerProcess) -> Non
 
 
 def test_metadata_shows_the_batch_range(batch_server: ServerProcess) -> None:
-    reply = requests.get(f"{batch_server.rest_url}/v1/models/float32/metadata", timeout=30, proxies={"http": ""})
-    shape = reply.json()["metadata"]["signature_def"]["signatureDef"]["serving_default"]["inputs"]["x"]["tensorShape"]
+    reply = requests.get(
+        f"{batch_server.rest_url}/v1/models/float32/metadata", timeout=30, proxies={"http": ""}
+    )
+    shape = reply.json()["metadata"]["signature_def"]["signatureDef"]["serving_default"]["inputs"][
+        "x"
+    ]["tensorShape"]
     assert [int(d["size"]) for d in shape["dim"]] == [-1, 8]
 
 
@@ -222,24 +252,49 @@ def test_jpeg_inputs_batch(tmp_path: Path, nhwc_server: ServerProcess) -> None:
     params = tmp_path / "batching.txt"
     params.write_text(TEXT_PARAMS)
     args = [
-        "--model_name", "efficientnet-lite0", "--model_path", str(DEMO_MODEL_PATH), "--layout", "NHWC:NCHW",
-        "--enable_batching", "--batching_parameters_file", str(params), "--log_level", "DEBUG",
+        "--model_name",
+        "efficientnet-lite0",
+        "--model_path",
+        str(DEMO_MODEL_PATH),
+        "--layout",
+        "NHWC:NCHW",
+        "--enable_batching",
+        "--batching_parameters_file",
+        str(params),
+        "--log_level",
+        "DEBUG",
     ]
     photos = labeled_photos()
 
     def request(path: Path) -> Any:
-        return predict_request({"data": tensor_pb2.TensorProto(
-            dtype=7,  # type: ignore[arg-type]
-            tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=1)]),
-            string_val=[path.read_bytes()],
-        )})
+        return predict_request(
+            {
+                "data": tensor_pb2.TensorProto(
+                    dtype=7,  # type: ignore[arg-type]
+                    tensor_shape=tensor_shape_pb2.TensorShapeProto(
+                        dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=1)]
+                    ),
+                    string_val=[path.read_bytes()],
+                )
+            }
+        )
 
-    unbatched = [output_array(nhwc_server.prediction_stub().Predict(request(p), timeout=60).outputs["prob"]) for p, _ in photos]
+    unbatched = [
+        output_array(nhwc_server.prediction_stub().Predict(request(p), timeout=60).outputs["prob"])
+        for p, _ in photos
+    ]
     with ServerProcess(*args, log_path=tmp_path / "server.log") as server:
         stub = server.prediction_stub()
         jobs = [photos[i % len(photos)] for i in range(8)]
         with ThreadPoolExecutor(len(jobs)) as pool:
-            answers = list(pool.map(lambda job: output_array(stub.Predict(request(job[0]), timeout=60).outputs["prob"]), jobs))
+            answers = list(
+                pool.map(
+                    lambda job: output_array(
+                        stub.Predict(request(job[0]), timeout=60).outputs["prob"]
+                    ),
+                    jobs,
+                )
+            )
         log = server.log()
     for i, ((_, label), prob) in enumerate(zip(jobs, answers)):
         assert int(prob.argmax()) == label
@@ -259,14 +314,18 @@ def test_cli_file_without_enable_batching_is_refused(tmp_path: Path) -> None:
 
 def test_text_format_and_json() -> None:
     assert parse_text_format(TEXT_PARAMS, "test") == BatchingParameters(4, 50000, 100, 2, (2, 4))
-    assert parse_text_format("max_batch_size: { value: 3 } batch_timeout_micros {value:5}", "t") == (
-        BatchingParameters(max_batch_size=3, batch_timeout_micros=5)
-    )
+    assert parse_text_format(
+        "max_batch_size: { value: 3 } batch_timeout_micros {value:5}", "t"
+    ) == (BatchingParameters(max_batch_size=3, batch_timeout_micros=5))
     assert parse_text_format("", "t") == BatchingParameters()  # TF Serving's defaults
     assert BatchingParameters() == BatchingParameters(1000, 0, 10, 0, ())
-    for bad in ("max_batch_size { value: 0 }", "no_such_field { value: 1 }", "max_batch_size {",
-                "max_batch_size { value: 8 } allowed_batch_sizes: 4",
-                "max_batch_size { value: 8 } allowed_batch_sizes: 4 allowed_batch_sizes: 2 allowed_batch_sizes: 8"):
+    for bad in (
+        "max_batch_size { value: 0 }",
+        "no_such_field { value: 1 }",
+        "max_batch_size {",
+        "max_batch_size { value: 8 } allowed_batch_sizes: 4",
+        "max_batch_size { value: 8 } allowed_batch_sizes: 4 allowed_batch_sizes: 2 allowed_batch_sizes: 8",
+    ):
         with pytest.raises(ConfigError):
             parse_text_format(bad, "t")
 
@@ -274,12 +333,17 @@ def test_text_format_and_json() -> None:
 def test_json_file_and_config(tmp_path: Path) -> None:
     path = tmp_path / "b.json"
     path.write_text('{"max_batch_size": {"value": 16}, "batch_timeout_micros": 100}')
-    assert load_batching_file(path) == BatchingParameters(max_batch_size=16, batch_timeout_micros=100)
+    assert load_batching_file(path) == BatchingParameters(
+        max_batch_size=16, batch_timeout_micros=100
+    )
     tiny_repo(tmp_path / "m", [1])
-    config = write_config(tmp_path / "config.json", [
-        {"name": "a", "base_path": "m", "batching": {"max_batch_size": 4}},
-        {"name": "b", "base_path": "m"},
-    ])
+    config = write_config(
+        tmp_path / "config.json",
+        [
+            {"name": "a", "base_path": "m", "batching": {"max_batch_size": 4}},
+            {"name": "b", "base_path": "m"},
+        ],
+    )
     a, b = load_config_file(config)
     assert a.batching == BatchingParameters(max_batch_size=4) and b.batching is None
     a, b = load_config_file(config, BatchingParameters(max_batch_size=2))
@@ -322,7 +386,10 @@ def test_deadline_in_queue(tmp_path: Path) -> None:
         t0 = time.monotonic()
         error = _submit(mv, 1, timeout=0.1)
         assert isinstance(error, ServingError)
-        assert error.code == grpc.StatusCode.DEADLINE_EXCEEDED and error.message == BATCH_DEADLINE_EXCEEDED
+        assert (
+            error.code == grpc.StatusCode.DEADLINE_EXCEEDED
+            and error.message == BATCH_DEADLINE_EXCEEDED
+        )
         assert time.monotonic() - t0 < 0.9
         # A request without a deadline waits out the batch timeout and is answered.
         np.testing.assert_array_equal(_submit(mv, 2), np.full((2, 4), 4, np.float32))
@@ -331,9 +398,14 @@ def test_deadline_in_queue(tmp_path: Path) -> None:
 
 
 def test_full_queue_and_retire_drains(tmp_path: Path) -> None:
-    mv = _version(tmp_path, max_batch_size=4, batch_timeout_micros=1_500_000, max_enqueued_batches=1)
+    mv = _version(
+        tmp_path, max_batch_size=4, batch_timeout_micros=1_500_000, max_enqueued_batches=1
+    )
     results: list[Any] = [None] * 3
-    threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, _submit(mv, 1))) for i in range(3)]
+    threads = [
+        threading.Thread(target=lambda i=i: results.__setitem__(i, _submit(mv, 1)))
+        for i in range(3)
+    ]
     for t in threads:
         t.start()
     time.sleep(0.3)  # three rows queued: one batch of four, waiting for its timeout

@@ -23,10 +23,12 @@ def test_waiters_are_served_in_arrival_order() -> None:
     order: list[int] = []
     threads = []
     for i in range(5):
+
         def wait(i: int = i) -> None:
             request = pool.take(10)
             order.append(i)
             pool.put(request)
+
         t = threading.Thread(target=wait)
         t.start()
         threads.append(t)

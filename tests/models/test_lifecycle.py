@@ -38,9 +38,13 @@ def test_new_version_becomes_default_and_removed_one_retires(tmp_path: Path) -> 
         with pytest.raises(grpc.RpcError) as err:
             ask_tiny(server, "tiny", 1)
         assert (err.value.code(), err.value.details()) == (
-            grpc.StatusCode.NOT_FOUND, "Model with requested version is retired")
+            grpc.StatusCode.NOT_FOUND,
+            "Model with requested version is retired",
+        )
         shutil.rmtree(repo / "2")
-        wait_for(lambda: states(server, "tiny") == {1: AVAILABLE, 2: END}, what="fall back to version 1")
+        wait_for(
+            lambda: states(server, "tiny") == {1: AVAILABLE, 2: END}, what="fall back to version 1"
+        )
         assert ask_tiny(server, "tiny") == 1
         shutil.rmtree(repo / "1")
         wait_for(lambda: states(server, "tiny") == {1: END, 2: END}, what="everything retired")
@@ -51,18 +55,34 @@ def test_new_version_becomes_default_and_removed_one_retires(tmp_path: Path) -> 
 
 def test_failed_load_reports_unknown_and_others_keep_serving(tmp_path: Path) -> None:
     repo = tiny_repo(tmp_path / "tiny", [1])
-    with ServerProcess("--model_name", "tiny", "--model_path", str(repo), "--model_version_policy",
-                       '{"all": {}}', *POLL, log_path=tmp_path / "server.log") as server:
+    with ServerProcess(
+        "--model_name",
+        "tiny",
+        "--model_path",
+        str(repo),
+        "--model_version_policy",
+        '{"all": {}}',
+        *POLL,
+        log_path=tmp_path / "server.log",
+    ) as server:
         (repo / "2").mkdir()
         (repo / "2" / "model.xml").write_text("<net>this is not a model</net>")
         (repo / "2" / "model.bin").write_bytes(b"\0" * 16)
+
         def status_2() -> Any:
             try:
-                return server.model_stub().GetModelStatus(status_request("tiny", 2), timeout=10).model_version_status[0]
+                return (
+                    server.model_stub()
+                    .GetModelStatus(status_request("tiny", 2), timeout=10)
+                    .model_version_status[0]
+                )
             except grpc.RpcError:
                 return None
 
-        wait_for(lambda: status_2() is not None and status_2().status.error_code != 0, what="version 2 to fail")
+        wait_for(
+            lambda: status_2() is not None and status_2().status.error_code != 0,
+            what="version 2 to fail",
+        )
         status = status_2()
         assert (status.state, status.status.error_code) == (LOADING, 2)  # UNKNOWN
         # error_message is the code's name, as OVMS sends it; why the load failed is in the log.
@@ -74,19 +94,34 @@ def test_failed_load_reports_unknown_and_others_keep_serving(tmp_path: Path) -> 
         with pytest.raises(grpc.RpcError) as err:
             ask_tiny(server, "tiny", 2)
         assert (err.value.code(), err.value.details()) == (
-            grpc.StatusCode.UNAVAILABLE, "Model with requested version is not loaded yet")
+            grpc.StatusCode.UNAVAILABLE,
+            "Model with requested version is not loaded yet",
+        )
         # Fixing the files is picked up by the poller.
         shutil.rmtree(repo / "2")
         tiny_model(repo / "2", 2.0)
-        wait_for(lambda: states(server, "tiny") == {1: AVAILABLE, 2: AVAILABLE}, what="version 2 fixed")
+        wait_for(
+            lambda: states(server, "tiny") == {1: AVAILABLE, 2: AVAILABLE}, what="version 2 fixed"
+        )
         assert ask_tiny(server, "tiny") == 2
 
 
 def test_in_flight_requests_finish_before_unload(tmp_path: Path) -> None:
     """Slow (batch 16) requests on a version whose directory is removed all complete normally."""
     repo = demo_repo(tmp_path / "demo", [1, 2])
-    with ServerProcess("--model_name", "demo", "--model_path", str(repo), "--batch_size", "16",
-                       "--model_version_policy", '{"all": {}}', "--nireq", "1", *POLL) as server:
+    with ServerProcess(
+        "--model_name",
+        "demo",
+        "--model_path",
+        str(repo),
+        "--batch_size",
+        "16",
+        "--model_version_policy",
+        '{"all": {}}',
+        "--nireq",
+        "1",
+        *POLL,
+    ) as server:
         stub = server.prediction_stub()
         x = np.zeros((16, 3, 224, 224), np.float32)
         request = predict_request({"data": tensor_proto(x)}, model="demo", version=2)
@@ -104,13 +139,21 @@ def test_in_flight_requests_finish_before_unload(tmp_path: Path) -> None:
 def test_requests_while_loading_wait_then_succeed(tmp_path: Path) -> None:
     """A request for a version still LOADING waits (up to 10 s) instead of failing at once."""
     repo = demo_repo(tmp_path / "demo", [1])
-    with ServerProcess("--model_name", "demo", "--model_path", str(repo), "--model_version_policy",
-                       '{"all": {}}', *POLL) as server:
+    with ServerProcess(
+        "--model_name",
+        "demo",
+        "--model_path",
+        str(repo),
+        "--model_version_policy",
+        '{"all": {}}',
+        *POLL,
+    ) as server:
         shutil.copytree(repo / "1", repo / "2")
         wait_for(lambda: 2 in states(server, "demo"), timeout=30, what="version 2 to appear")
         x = np.zeros((1, 3, 224, 224), np.float32)
         reply = server.prediction_stub().Predict(
-            predict_request({"data": tensor_proto(x)}, model="demo", version=2), timeout=30)
+            predict_request({"data": tensor_proto(x)}, model="demo", version=2), timeout=30
+        )
         assert reply.model_spec.version.value == 2
 
 

@@ -41,6 +41,12 @@ def test_policy(tmp_path: Path, policy: dict[str, object] | None, served: list[i
 
 def test_cli_policy_flag(tmp_path: Path) -> None:
     repo = tiny_repo(tmp_path / "tiny", [1, 2])
-    with ServerProcess("--model_name", "tiny", "--model_path", str(repo),
-                       "--model_version_policy", '{"specific": {"versions": [1]}}') as server:
+    with ServerProcess(
+        "--model_name",
+        "tiny",
+        "--model_path",
+        str(repo),
+        "--model_version_policy",
+        '{"specific": {"versions": [1]}}',
+    ) as server:
         assert states(server, "tiny") == {1: AVAILABLE}

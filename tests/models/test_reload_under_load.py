@@ -56,13 +56,18 @@ class Clients:
         stub = self.server.prediction_stub()
         inp = "x" if model.startswith("tiny") else "data"
         shape = (1, 4) if inp == "x" else (1, 3, 224, 224)
-        request = predict_request({inp: tensor_proto(np.ones(shape, np.float32))}, model=model, version=version)
+        request = predict_request(
+            {inp: tensor_proto(np.ones(shape, np.float32))}, model=model, version=version
+        )
         while not self.stop.is_set():
             with self.lock:
                 self.sent[name] += 1
             try:
                 reply = stub.Predict(request, timeout=30)
-                outcome = ("OK", str(int(output_array(next(iter(reply.outputs.values()))).ravel()[0])))
+                outcome = (
+                    "OK",
+                    str(int(output_array(next(iter(reply.outputs.values()))).ravel()[0])),
+                )
             except grpc.RpcError as e:
                 outcome = (e.code().name, e.details() or "")
             with self.lock:
@@ -81,25 +86,40 @@ class Clients:
 def test_reload_under_load(tmp_path: Path) -> None:
     tiny = tiny_repo(tmp_path / "tiny", [1])
     demo = demo_repo(tmp_path / "demo", [1])
-    config = write_config(tmp_path / "config.json", [
-        {"name": "tiny", "base_path": "tiny", "model_version_policy": {"all": {}}},
-        {"name": "demo", "base_path": "demo", "model_version_policy": {"all": {}}},
-    ])
-    with ServerProcess("--config_path", str(config), "--file_system_poll_wait_seconds", "0.5") as server:
+    config = write_config(
+        tmp_path / "config.json",
+        [
+            {"name": "tiny", "base_path": "tiny", "model_version_policy": {"all": {}}},
+            {"name": "demo", "base_path": "demo", "model_version_policy": {"all": {}}},
+        ],
+    )
+    with ServerProcess(
+        "--config_path", str(config), "--file_system_poll_wait_seconds", "0.5"
+    ) as server:
         clients = Clients(server)
 
         def default_tiny(outcome: tuple[str, str]) -> str | None:
-            return None if outcome[0] == "OK" and outcome[1] in {"1", "2"} else "default version failed"
+            return (
+                None
+                if outcome[0] == "OK" and outcome[1] in {"1", "2"}
+                else "default version failed"
+            )
 
         def tiny_v1(outcome: tuple[str, str]) -> str | None:
-            return None if outcome in {("OK", "1"), ("NOT_FOUND", RETIRED)} else "unexpected v1 outcome"
+            return (
+                None
+                if outcome in {("OK", "1"), ("NOT_FOUND", RETIRED)}
+                else "unexpected v1 outcome"
+            )
 
         def demo_default(outcome: tuple[str, str]) -> str | None:
             return None if outcome[0] == "OK" else "demo failed"
 
         def tiny_new(outcome: tuple[str, str]) -> str | None:
             ok = outcome[0] == "OK" or outcome in {
-                ("NOT_FOUND", "Model with requested name is not found"), ("NOT_FOUND", MISSING)}
+                ("NOT_FOUND", "Model with requested name is not found"),
+                ("NOT_FOUND", MISSING),
+            }
             return None if ok else "unexpected tiny-new outcome"
 
         for k in range(2):
@@ -123,17 +143,27 @@ def test_reload_under_load(tmp_path: Path) -> None:
         wait_for(lambda: states(server, "demo") == {1: AVAILABLE, 2: END}, what="demo v2 retired")
         # config.json: a model added, the demo model reconfigured
         tiny_repo(tmp_path / "tiny-new", [5])
-        write_config(config, [
-            {"name": "tiny", "base_path": "tiny", "model_version_policy": {"all": {}}},
-            {"name": "demo", "base_path": "demo", "model_version_policy": {"all": {}}, "nireq": 2},
-            {"name": "tiny-new", "base_path": "tiny-new"},
-        ])
+        write_config(
+            config,
+            [
+                {"name": "tiny", "base_path": "tiny", "model_version_policy": {"all": {}}},
+                {
+                    "name": "demo",
+                    "base_path": "demo",
+                    "model_version_policy": {"all": {}},
+                    "nireq": 2,
+                },
+                {"name": "tiny-new", "base_path": "tiny-new"},
+            ],
+        )
         wait_for(lambda: states(server, "tiny-new") == {5: AVAILABLE}, what="tiny-new")
         time.sleep(2.0)
         rss_after = _rss_kib(server.proc.pid)  # type: ignore[union-attr]
         clients.finish()
 
-    print(f"\nRSS KiB before {rss_before}, with demo v2 {rss_loaded}, after retiring it {rss_after}")
+    print(
+        f"\nRSS KiB before {rss_before}, with demo v2 {rss_loaded}, after retiring it {rss_after}"
+    )
     for key, n in sorted(clients.outcomes.items()):
         print(key, n)
     assert not clients.unexpected, clients.unexpected[:5]

@@ -17,14 +17,27 @@ def test_symlinks_out_of_the_base_path_are_refused(tmp_path: Path) -> None:
     (repo / "2" / "model.xml").symlink_to(outside)
     (repo / "2" / "model.bin").symlink_to(outside.with_suffix(".bin"))
     (repo / "3").symlink_to(outside.parent, target_is_directory=True)
-    with ServerProcess("--model_name", "tiny", "--model_path", str(repo),
-                       "--model_version_policy", '{"all": {}}', log_path=tmp_path / "server.log") as server:
+    with ServerProcess(
+        "--model_name",
+        "tiny",
+        "--model_path",
+        str(repo),
+        "--model_version_policy",
+        '{"all": {}}',
+        log_path=tmp_path / "server.log",
+    ) as server:
         got = states(server, "tiny")
         assert got[1] == AVAILABLE
         assert 3 not in got  # a version directory leading outside is not a version
-        (status,) = server.model_stub().GetModelStatus(status_request("tiny", 2), timeout=10).model_version_status
+        (status,) = (
+            server.model_stub()
+            .GetModelStatus(status_request("tiny", 2), timeout=10)
+            .model_version_status
+        )
         assert status.status.error_code == 2
-        assert status.status.error_message == "UNKNOWN"  # the reason is in the log, not in the reply
+        assert (
+            status.status.error_message == "UNKNOWN"
+        )  # the reason is in the log, not in the reply
         assert "outside the model's base path" in server.log()
         with pytest.raises(grpc.RpcError) as err:
             ask_tiny(server, "tiny", 2)

@@ -36,7 +36,9 @@ def test_alternating_shapes_on_an_auto_model(tmp_path: Path) -> None:
             while time.monotonic() < deadline:
                 x = rng.integers(-100, 100, (batch, 4)).astype(np.float32)
                 try:
-                    reply = stub.Predict(predict_request({"x": tensor_proto(x)}, model="tiny"), timeout=60)
+                    reply = stub.Predict(
+                        predict_request({"x": tensor_proto(x)}, model="tiny"), timeout=60
+                    )
                     y = output_array(reply.outputs["y"])
                     ok = y.shape == x.shape and np.array_equal(y, 2 * x)
                     what = f"shape {y.shape} for {x.shape}"
@@ -47,8 +49,11 @@ def test_alternating_shapes_on_an_auto_model(tmp_path: Path) -> None:
                     if not ok:
                         failures.append(what)
 
-        threads = [threading.Thread(target=client, args=(batch, 10 * batch + i))
-                   for batch in (1, 3) for i in range(CLIENTS_PER_SHAPE)]
+        threads = [
+            threading.Thread(target=client, args=(batch, 10 * batch + i))
+            for batch in (1, 3)
+            for i in range(CLIENTS_PER_SHAPE)
+        ]
         for t in threads:
             t.start()
         for t in threads:

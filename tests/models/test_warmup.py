@@ -62,7 +62,9 @@ def predict_log(shape: tuple[int, ...]) -> bytes:
 
 
 def test_crc32c_check_value() -> None:
-    assert crc32c(b"123456789") == 0xE3069283  # the writer below is right, independently of the server
+    assert (
+        crc32c(b"123456789") == 0xE3069283
+    )  # the writer below is right, independently of the server
 
 
 def serve(tmp_path: Path, warmup_file: bytes | None, **config: object) -> ServerProcess:
@@ -71,13 +73,18 @@ def serve(tmp_path: Path, warmup_file: bytes | None, **config: object) -> Server
         (repo / "1" / WARMUP).parent.mkdir()
         (repo / "1" / WARMUP).write_bytes(warmup_file)
     path = tmp_path / "config.json"
-    path.write_text(json.dumps({"model_config_list": [
-        {"config": {"name": "m", "base_path": str(repo), **config}}]}))
+    path.write_text(
+        json.dumps(
+            {"model_config_list": [{"config": {"name": "m", "base_path": str(repo), **config}}]}
+        )
+    )
     return ServerProcess("--config_path", str(path), rest=True, log_path=tmp_path / "server.log")
 
 
 def version_state(server: ServerProcess) -> tuple[int, str]:
-    status = server.model_stub().GetModelStatus(status_request("m"), timeout=10).model_version_status[0]
+    status = (
+        server.model_stub().GetModelStatus(status_request("m"), timeout=10).model_version_status[0]
+    )
     return status.state, status.status.error_message
 
 
@@ -94,18 +101,23 @@ def test_records_are_replayed_before_available(tmp_path: Path) -> None:
         assert re.search(r"Number of warmup records read: 3\b", log), log
         assert log.index("Number of warmup records read") < log.index("Loaded m version 1")
         reply = server.prediction_stub().Predict(
-            predict_request({"x": tensor_proto(np.ones((3, 4), np.float32))}, model="m"), timeout=10)
+            predict_request({"x": tensor_proto(np.ones((3, 4), np.float32))}, model="m"), timeout=10
+        )
         assert reply.model_spec.version.value == 1
 
 
-@pytest.mark.parametrize(("file", "reason"), [
-    (tfrecord([predict_log((1, 4))])[:-1], "truncated data"),
-    (tfrecord([predict_log((1, 4))])[:-4] + b"\0\0\0\0", "corrupted data (CRC mismatch)"),
-    (b"\x10" + tfrecord([predict_log((1, 4))])[1:], "corrupted length (CRC mismatch)"),
-    (tfrecord([b"\xff\xff\xff"]), "Failed to parse warmup record 0"),
-    (tfrecord([predict_log((1, 4)), b""]), "Unsupported log_type for warmup in record 1"),
-    (tfrecord([predict_log((1, 5))]), "Warmup record 0 from"),
-], ids=["truncated", "data-crc", "length-crc", "unparsable", "no-predict-log", "refused-request"])
+@pytest.mark.parametrize(
+    ("file", "reason"),
+    [
+        (tfrecord([predict_log((1, 4))])[:-1], "truncated data"),
+        (tfrecord([predict_log((1, 4))])[:-4] + b"\0\0\0\0", "corrupted data (CRC mismatch)"),
+        (b"\x10" + tfrecord([predict_log((1, 4))])[1:], "corrupted length (CRC mismatch)"),
+        (tfrecord([b"\xff\xff\xff"]), "Failed to parse warmup record 0"),
+        (tfrecord([predict_log((1, 4)), b""]), "Unsupported log_type for warmup in record 1"),
+        (tfrecord([predict_log((1, 5))]), "Warmup record 0 from"),
+    ],
+    ids=["truncated", "data-crc", "length-crc", "unparsable", "no-predict-log", "refused-request"],
+)
 def test_broken_file_is_a_failed_load(tmp_path: Path, file: bytes, reason: str) -> None:
     with serve(tmp_path, file) as server:
         # A failed load: LOADING with error UNKNOWN, as any other, and one clear log line.
@@ -126,7 +138,9 @@ def test_zeros_and_none(tmp_path: Path) -> None:
     with serve(tmp_path / "zeros", file, warmup="zeros") as server:
         assert version_state(server) == (AVAILABLE, "OK")
         log = server.log()
-        assert "Number of warmup records read: 2" in log and "Warmed up m version 1 with zeros" in log
+        assert (
+            "Number of warmup records read: 2" in log and "Warmed up m version 1 with zeros" in log
+        )
     # "none" ignores the file, broken or not.
     with serve(tmp_path / "none", b"not a tfrecord", warmup="none") as server:
         assert version_state(server) == (AVAILABLE, "OK")

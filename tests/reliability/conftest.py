@@ -32,5 +32,7 @@ def slow_demo_server(server_log: Path) -> Iterator[ServerProcess]:
 @pytest.fixture(scope="session")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
     """A CA, a server certificate (localhost, 127.0.0.1) and client certificates, as PEM files."""
-    pytest.importorskip("cryptography", reason="TLS tests generate their certificates with `cryptography`")
+    pytest.importorskip(
+        "cryptography", reason="TLS tests generate their certificates with `cryptography`"
+    )
     return make_tls_files(Path(tmp_path_factory.mktemp("tls")))

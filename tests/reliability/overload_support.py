@@ -40,7 +40,9 @@ def wrong_size_request(size: int) -> bytes:
     return req.SerializeToString()
 
 
-def blast(server: ServerProcess, payload_file: Path, concurrency: int, count: int, seconds: float) -> dict[str, Any]:
+def blast(
+    server: ServerProcess, payload_file: Path, concurrency: int, count: int, seconds: float
+) -> dict[str, Any]:
     """`count` calls of the one request in `payload_file` (u32 LE length + bytes) on `concurrency`
     connections at once from the compiled client, which shares one copy of the request between them.
     Returns its JSON result (`outcomes`: calls by gRPC status code)."""
@@ -49,6 +51,7 @@ def blast(server: ServerProcess, payload_file: Path, concurrency: int, count: in
     )
     assert proc.stdin is not None and proc.stdout is not None
     try:
+
         def say(line: str) -> str:
             assert proc.stdin is not None and proc.stdout is not None
             proc.stdin.write(line + "\n")

@@ -40,7 +40,11 @@ def fuzz_settings(examples_env: str, default_examples: int) -> settings:
         derandomize="OVMS_RS_FUZZ_SEED" not in os.environ,
         database=None,
         deadline=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.large_base_example,
+        ],
         print_blob=True,
     )
 
@@ -112,8 +116,11 @@ NAMES = st.one_of(
 IMAGE_BLOBS = st.one_of(
     st.sampled_from(list(known_images())),
     # truncated photos: a header and some of the scan, or less
-    st.builds(lambda image, cut: image[: max(0, len(image) - cut)], st.sampled_from(list(known_images())),
-              st.integers(1, 12000)),
+    st.builds(
+        lambda image, cut: image[: max(0, len(image) - cut)],
+        st.sampled_from(list(known_images())),
+        st.integers(1, 12000),
+    ),
     st.binary(max_size=64),
     st.builds(lambda tail: b"\xff\xd8\xff" + tail, st.binary(max_size=64)),
     st.builds(lambda tail: b"\x89PNG\r\n\x1a\n" + tail, st.binary(max_size=64)),
@@ -121,7 +128,9 @@ IMAGE_BLOBS = st.one_of(
 
 
 def _element_size(dtype: int) -> int:
-    return {1: 4, 2: 8, 3: 4, 4: 1, 5: 2, 6: 1, 9: 8, 10: 1, 14: 2, 17: 2, 19: 2, 22: 4, 23: 8}.get(dtype, 4)
+    return {1: 4, 2: 8, 3: 4, 4: 1, 5: 2, 6: 1, 9: 8, 10: 1, 14: 2, 17: 2, 19: 2, 22: 4, 23: 8}.get(
+        dtype, 4
+    )
 
 
 def _element_count(shape: list[int]) -> int | None:
@@ -156,19 +165,31 @@ def tensors(
     if _right(draw):
         dtype = DT_STRING if as_image else DT_FLOAT
     else:
-        dtype = draw(st.one_of(st.just(DT_STRING), st.sampled_from(KNOWN_DTYPES), st.integers(-(2**31), 2**31 - 1)))
+        dtype = draw(
+            st.one_of(
+                st.just(DT_STRING), st.sampled_from(KNOWN_DTYPES), st.integers(-(2**31), 2**31 - 1)
+            )
+        )
     if _right(draw):
         shape = [1] if dtype == DT_STRING else list(shape_of_model)
     else:
-        shape = draw(st.one_of(
-            st.builds(lambda i, d: [d if j == i else n for j, n in enumerate(shape_of_model)],
-                      st.integers(0, len(shape_of_model) - 1), DIMS),
-            st.lists(DIMS, max_size=6),
-            st.lists(st.integers(1, 4), min_size=1, max_size=2),  # binary-style [N]
-        ))
+        shape = draw(
+            st.one_of(
+                st.builds(
+                    lambda i, d: [d if j == i else n for j, n in enumerate(shape_of_model)],
+                    st.integers(0, len(shape_of_model) - 1),
+                    DIMS,
+                ),
+                st.lists(DIMS, max_size=6),
+                st.lists(st.integers(1, 4), min_size=1, max_size=2),  # binary-style [N]
+            )
+        )
     tensor = tensor_pb2.TensorProto(dtype=dtype)  # type: ignore[arg-type]
-    tensor.tensor_shape.CopyFrom(tensor_shape_pb2.TensorShapeProto(
-        dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in shape]))
+    tensor.tensor_shape.CopyFrom(
+        tensor_shape_pb2.TensorShapeProto(
+            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in shape]
+        )
+    )
     if dtype == DT_STRING:
         if small:
             tensor.string_val.extend(draw(st.lists(st.binary(max_size=64), max_size=3)))
@@ -182,13 +203,21 @@ def tensors(
     count = _element_count(shape)
     exact = None if count is None else count * _element_size(dtype)
     if _right(draw):
-        content = "exact" if small else draw(st.sampled_from(["photo", "photo", "photo", "float_val", "exact"]))
+        content = (
+            "exact"
+            if small
+            else draw(st.sampled_from(["photo", "photo", "photo", "float_val", "exact"]))
+        )
     else:
         content = draw(st.sampled_from(["off", "noise", "none", "float_val", "typed"]))
     if content == "photo":
         tensor.tensor_content = photo_bytes(draw(st.integers(0, len(photos()) - 1)), nhwc)
     elif content in ("exact", "off") and exact is not None and exact <= max_built:
-        n = exact if content == "exact" else max(0, exact + draw(st.sampled_from([-4, -1, 1, 2, 4, 4096])))
+        n = (
+            exact
+            if content == "exact"
+            else max(0, exact + draw(st.sampled_from([-4, -1, 1, 2, 4, 4096])))
+        )
         tensor.tensor_content = _noise(n, draw(st.integers(0, 2**32 - 1)))
     elif content == "noise":
         tensor.tensor_content = draw(st.binary(max_size=64))
@@ -201,8 +230,19 @@ def tensors(
         else:
             tensor.float_val.extend(draw(st.lists(st.floats(width=32), max_size=16)))
     elif content == "typed":
-        which = draw(st.sampled_from(["int_val", "int64_val", "bool_val", "half_val", "double_val",
-                                      "uint32_val", "uint64_val"]))
+        which = draw(
+            st.sampled_from(
+                [
+                    "int_val",
+                    "int64_val",
+                    "bool_val",
+                    "half_val",
+                    "double_val",
+                    "uint32_val",
+                    "uint64_val",
+                ]
+            )
+        )
         if which == "int64_val":
             tensor.int64_val.extend(draw(st.lists(st.integers(-(2**63), 2**63 - 1), max_size=16)))
         elif which == "bool_val":
@@ -222,7 +262,10 @@ def tensors(
 
 @st.composite
 def predict_requests(
-    draw: st.DrawFn, shape_of_model: tuple[int, ...] = NCHW, small: bool = False, binary: bool = False
+    draw: st.DrawFn,
+    shape_of_model: tuple[int, ...] = NCHW,
+    small: bool = False,
+    binary: bool = False,
 ) -> predict_pb2.PredictRequest:
     """Requests for the demo model served as `shape_of_model` (accepting JPEG/PNG when `binary`): each
     aspect (model name, version, inputs, the tensor's dtype, shape and content, output_filter) is right
@@ -231,12 +274,17 @@ def predict_requests(
     if _right(draw):
         req.model_spec.name = DEMO
     else:
-        req.model_spec.name = draw(st.one_of(st.sampled_from(["", DEMO + " ", "resnet", DEMO.upper()]),
-                                             st.text(max_size=16)))
+        req.model_spec.name = draw(
+            st.one_of(
+                st.sampled_from(["", DEMO + " ", "resnet", DEMO.upper()]), st.text(max_size=16)
+            )
+        )
     if _right(draw):
         version = draw(st.sampled_from([None, 0, 1]))
     else:
-        version = draw(st.one_of(st.sampled_from([2, -1, 2**62, -(2**63)]), st.integers(-(2**63), 2**63 - 1)))
+        version = draw(
+            st.one_of(st.sampled_from([2, -1, 2**62, -(2**63)]), st.integers(-(2**63), 2**63 - 1))
+        )
     if version is not None:
         req.model_spec.version.value = version
     tensor = tensors(shape_of_model, small, binary)
@@ -248,7 +296,9 @@ def predict_requests(
     if _right(draw):
         req.output_filter.extend(draw(st.sampled_from([[], [], ["prob"]])))
     else:
-        req.output_filter.extend(draw(st.lists(st.one_of(st.just("prob"), NAMES), min_size=1, max_size=3)))
+        req.output_filter.extend(
+            draw(st.lists(st.one_of(st.just("prob"), NAMES), min_size=1, max_size=3))
+        )
     if draw(st.booleans()):
         req.model_spec.signature_name = draw(st.sampled_from(["serving_default", "", "anything"]))
     return req
@@ -312,7 +362,9 @@ INVALID = grpc.StatusCode.INVALID_ARGUMENT
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
 
 
-def expected(req: predict_pb2.PredictRequest, shape_of_model: tuple[int, ...], binary: bool) -> Expected:
+def expected(
+    req: predict_pb2.PredictRequest, shape_of_model: tuple[int, ...], binary: bool
+) -> Expected:
     """How a server serving the demo model as `shape_of_model` (NCHW, or NHWC with JPEG/PNG accepted
     when `binary`) must answer `req`."""
     if req.model_spec.name != DEMO:
@@ -373,7 +425,9 @@ def _expected_binary(
     if shape[0] != len(images):
         return Expected(INVALID, "Invalid input batch size")
     if not binary:
-        return Expected(INVALID, "Received binary image input but resource not configured to accept NHWC layout")
+        return Expected(
+            INVALID, "Received binary image input but resource not configured to accept NHWC layout"
+        )
     if len(images) != 1:
         return Expected(INVALID, "Invalid input batch size")
     image = images[0]
@@ -386,7 +440,10 @@ def _expected_binary(
     if known is not None:
         return after
     # Unknown bytes (truncated or random): a decoder may reject them, or decode what is there.
-    failed = Expected(INVALID, "Image parsing failed",
-                      also=[(INVALID, "Invalid number of channels in binary input")])
+    failed = Expected(
+        INVALID,
+        "Image parsing failed",
+        also=[(INVALID, "Invalid number of channels in binary input")],
+    )
     failed.also.append((after.code, after.message))
     return failed

@@ -63,7 +63,8 @@ class Photo:
 @functools.lru_cache(maxsize=1)
 def photos() -> tuple[Photo, ...]:
     return tuple(
-        Photo(path.name, label, path.read_bytes(), photo_nchw(path)) for path, label in labeled_photos()
+        Photo(path.name, label, path.read_bytes(), photo_nchw(path))
+        for path, label in labeled_photos()
     )
 
 
@@ -207,8 +208,16 @@ SLOW_BATCH = 16
 
 def slow_server(log: Path | None, *extra: str) -> ServerProcess:
     return ServerProcess(
-        "--model_name", SLOW_MODEL, "--model_path", str(DEMO_MODEL_PATH),
-        "--batch_size", str(SLOW_BATCH), "--nireq", "1", *extra, log_path=log,
+        "--model_name",
+        SLOW_MODEL,
+        "--model_path",
+        str(DEMO_MODEL_PATH),
+        "--batch_size",
+        str(SLOW_BATCH),
+        "--nireq",
+        "1",
+        *extra,
+        log_path=log,
     )
 
 
@@ -221,7 +230,9 @@ def slow_request(photo: Photo) -> predict_pb2.PredictRequest:
 class SecureServerProcess(ServerProcess):
     """A ServerProcess whose client channel speaks TLS."""
 
-    def __init__(self, *args: str, credentials: grpc.ChannelCredentials, log_path: Path | None = None) -> None:
+    def __init__(
+        self, *args: str, credentials: grpc.ChannelCredentials, log_path: Path | None = None
+    ) -> None:
         super().__init__(*args, log_path=log_path)
         self.credentials = credentials
 
@@ -279,8 +290,11 @@ def make_tls_files(out: Path) -> TlsFiles:
         return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
     def issue(
-        subject: str, key: ec.EllipticCurvePrivateKey, issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None,
-        ca: bool = False, server: bool = False,
+        subject: str,
+        key: ec.EllipticCurvePrivateKey,
+        issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None,
+        ca: bool = False,
+        server: bool = False,
     ) -> x509.Certificate:
         issuer_name, issuer_key = issuer or (name(subject), key)
         builder = (
@@ -295,24 +309,46 @@ def make_tls_files(out: Path) -> TlsFiles:
         )
         if ca:
             builder = builder.add_extension(
-                x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-                              key_encipherment=False, data_encipherment=False, key_agreement=False,
-                              encipher_only=False, decipher_only=False), critical=True)
+                x509.KeyUsage(
+                    digital_signature=True,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
         elif server:
             builder = builder.add_extension(
-                x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                             x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
-            ).add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+                x509.SubjectAlternativeName(
+                    [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                ),
+                critical=False,
+            ).add_extension(
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+            )
         else:
             builder = builder.add_extension(
-                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+            )
         return builder.sign(issuer_key, hashes.SHA256())
 
-    def write(stem: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> tuple[Path, Path]:
+    def write(
+        stem: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey
+    ) -> tuple[Path, Path]:
         cert_path, key_path = out / f"{stem}.pem", out / f"{stem}.key"
         cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
+        key_path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
         return cert_path, key_path
 
     def new_key() -> ec.EllipticCurvePrivateKey:
@@ -324,10 +360,22 @@ def make_tls_files(out: Path) -> TlsFiles:
     ca_path, _ = write("ca", ca, ca_key)
     server_key = new_key()
     server_cert, server_key_path = write(
-        "server", issue("localhost", server_key, (ca.subject, ca_key), server=True), server_key)
+        "server", issue("localhost", server_key, (ca.subject, ca_key), server=True), server_key
+    )
     client_key = new_key()
-    client_cert, client_key_path = write("client", issue("client", client_key, (ca.subject, ca_key)), client_key)
+    client_cert, client_key_path = write(
+        "client", issue("client", client_key, (ca.subject, ca_key)), client_key
+    )
     rogue_key = new_key()
     rogue_cert, rogue_key_path = write(
-        "rogue", issue("rogue client", rogue_key, (rogue_ca.subject, rogue_ca_key)), rogue_key)
-    return TlsFiles(ca_path, server_cert, server_key_path, client_cert, client_key_path, rogue_cert, rogue_key_path)
+        "rogue", issue("rogue client", rogue_key, (rogue_ca.subject, rogue_ca_key)), rogue_key
+    )
+    return TlsFiles(
+        ca_path,
+        server_cert,
+        server_key_path,
+        client_cert,
+        client_key_path,
+        rogue_cert,
+        rogue_key_path,
+    )

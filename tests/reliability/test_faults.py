@@ -52,7 +52,9 @@ def _all_right(outcomes: list[Outcome], photo: Photo) -> None:
 # ---- SIGTERM ----
 
 
-def test_sigterm_drains_in_flight_requests(server_log: Path, demo_photos: tuple[Photo, ...]) -> None:
+def test_sigterm_drains_in_flight_requests(
+    server_log: Path, demo_photos: tuple[Photo, ...]
+) -> None:
     """Requests running or waiting for the infer request when SIGTERM arrives all complete, correctly;
     then the process exits 0, well within the grace period."""
     photo = demo_photos[4]
@@ -80,16 +82,29 @@ def test_sigterm_drains_in_flight_requests(server_log: Path, demo_photos: tuple[
 
 
 @pytest.mark.skipif(not LONG_RUN, reason="takes more than the 30 s grace period: OVMS_RS_LONG=1")
-def test_sigterm_with_more_queued_work_than_the_grace_period(server_log: Path, demo_photos: tuple[Photo, ...]) -> None:
+def test_sigterm_with_more_queued_work_than_the_grace_period(
+    server_log: Path, demo_photos: tuple[Photo, ...]
+) -> None:
     """Queued work that outlasts the grace period: requests finished by then are OK, the rest end (any
     status), and the process exits 0 when the grace period ends, not when the queue would have drained."""
     photo = demo_photos[4]
     batch = 64  # ~1 s per request on 2 CPUs: 60 queued requests are twice the grace period
-    args = ["--model_name", "big", "--model_path", str(DEMO_MODEL_PATH), "--batch_size", str(batch), "--nireq", "1"]
+    args = [
+        "--model_name",
+        "big",
+        "--model_path",
+        str(DEMO_MODEL_PATH),
+        "--batch_size",
+        str(batch),
+        "--nireq",
+        "1",
+    ]
     server = ServerProcess(*args, log_path=server_log).start()
     try:
         stub = server.prediction_stub()
-        request = predict_request({"data": tensor_proto(np.repeat(photo.nchw, batch, axis=0))}, model="big")
+        request = predict_request(
+            {"data": tensor_proto(np.repeat(photo.nchw, batch, axis=0))}, model="big"
+        )
         assert stub.Predict(request, timeout=120) is not None
         futures = [stub.Predict.future(request, timeout=600) for _ in range(60)]
         wait_for(lambda: any(f.done() for f in futures), timeout=120, what="a first answer")
@@ -141,13 +156,25 @@ def test_cancelled_timed_out_and_vanished_clients_leak_nothing(
                 stub.Predict(request, timeout=0.05)
             assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         vanishing = grpc.insecure_channel(
-            f"127.0.0.1:{server.port}", options=[("grpc.max_send_message_length", MAX_MESSAGE),
-                                                 ("grpc.use_local_subchannel_pool", 1)])
-        lost = [prediction_service_pb2_grpc.PredictionServiceStub(vanishing).Predict.future(request, timeout=60)
-                for _ in range(3)]
+            f"127.0.0.1:{server.port}",
+            options=[
+                ("grpc.max_send_message_length", MAX_MESSAGE),
+                ("grpc.use_local_subchannel_pool", 1),
+            ],
+        )
+        lost = [
+            prediction_service_pb2_grpc.PredictionServiceStub(vanishing).Predict.future(
+                request, timeout=60
+            )
+            for _ in range(3)
+        ]
         time.sleep(0.3)
         vanishing.close()
-        wait_for(lambda lost=lost: all(f.done() for f in lost), timeout=10, what="calls on the closed channel to end")
+        wait_for(
+            lambda lost=lost: all(f.done() for f in lost),
+            timeout=10,
+            what="calls on the closed channel to end",
+        )
 
         # More concurrent requests than infer requests (1): every one is served, right.
         after = [stub.Predict.future(request, timeout=60) for _ in range(4)]
@@ -166,7 +193,9 @@ def _status(server: ServerProcess, model: str, version: int) -> tuple[int, int]:
     return status.state, status.status.error_code
 
 
-def _classifies(server: ServerProcess, model: str, photo: Photo, version: int | None = None) -> bool:
+def _classifies(
+    server: ServerProcess, model: str, photo: Photo, version: int | None = None
+) -> bool:
     request = photo_request(photo, model) if version is None else _versioned(photo, model, version)
     outcome = predict(server, request)
     return outcome.code == OK and outcome.top_classes() == [photo.label]
@@ -182,12 +211,16 @@ def test_files_deleted_or_corrupted_while_serving(
     photo = demo_photos[2]
     demo_repo(tmp_path / "a", [1, 2])
     demo_repo(tmp_path / "b", [1])
-    config = write_config(tmp_path / "config.json", [
-        {"name": "a", "base_path": "a", "model_version_policy": {"all": {}}},
-        {"name": "b", "base_path": "b"},
-    ])
-    with ServerProcess("--config_path", str(config), "--file_system_poll_wait_seconds", "1",
-                       log_path=server_log) as server:
+    config = write_config(
+        tmp_path / "config.json",
+        [
+            {"name": "a", "base_path": "a", "model_version_policy": {"all": {}}},
+            {"name": "b", "base_path": "b"},
+        ],
+    )
+    with ServerProcess(
+        "--config_path", str(config), "--file_system_poll_wait_seconds", "1", log_path=server_log
+    ) as server:
         assert states(server, "a") == {1: AVAILABLE, 2: AVAILABLE}
         assert states(server, "b") == {1: AVAILABLE}
 
@@ -196,7 +229,10 @@ def test_files_deleted_or_corrupted_while_serving(
         time.sleep(2.5)  # two poll cycles
         assert states(server, "a") == {1: AVAILABLE, 2: AVAILABLE}
         assert states(server, "b") == {1: AVAILABLE}
-        assert all(_classifies(server, m, photo, v) for m, v in [("a", 1), ("a", 2), ("a", None), ("b", None)])
+        assert all(
+            _classifies(server, m, photo, v)
+            for m, v in [("a", 1), ("a", 2), ("a", None), ("b", None)]
+        )
 
         shutil.rmtree(tmp_path / "a" / "2")
         wait_for(lambda: states(server, "a") == {1: AVAILABLE, 2: END}, what="a/2 to retire")
@@ -204,13 +240,18 @@ def test_files_deleted_or_corrupted_while_serving(
         assert _classifies(server, "a", photo, 1)
         assert _classifies(server, "a", photo)  # the default is now version 1
         retired = predict(server, _versioned(photo, "a", 2))
-        assert (retired.code, retired.details) == (grpc.StatusCode.NOT_FOUND, "Model with requested version is retired")
+        assert (retired.code, retired.details) == (
+            grpc.StatusCode.NOT_FOUND,
+            "Model with requested version is retired",
+        )
         assert _classifies(server, "b", photo)
 
         (tmp_path / "a" / "3").mkdir()
         (tmp_path / "a" / "3" / "model.xml").write_text("<net>not a model</net>")
         (tmp_path / "a" / "3" / "model.bin").write_bytes(b"\0" * 64)
-        wait_for(lambda: 3 in states(server, "a") and _status(server, "a", 3)[1] != 0, what="a/3 to fail")
+        wait_for(
+            lambda: 3 in states(server, "a") and _status(server, "a", 3)[1] != 0, what="a/3 to fail"
+        )
         assert _status(server, "a", 3) == (LOADING, 2)  # error_code UNKNOWN
         assert states(server, "a") == {1: AVAILABLE, 2: END, 3: LOADING}
         assert _classifies(server, "a", photo) and _classifies(server, "a", photo, 1)
@@ -233,15 +274,23 @@ def test_broken_new_version_keeps_the_old_one_serving(
     versions when adding the new ones failed)."""
     photo = demo_photos[5]
     repo = demo_repo(tmp_path / "m", [1])
-    with ServerProcess("--model_name", "m", "--model_path", str(repo), "--file_system_poll_wait_seconds", "1",
-                       log_path=server_log) as server:
+    with ServerProcess(
+        "--model_name",
+        "m",
+        "--model_path",
+        str(repo),
+        "--file_system_poll_wait_seconds",
+        "1",
+        log_path=server_log,
+    ) as server:
         assert _classifies(server, "m", photo)
         (repo / "2").mkdir()
         (repo / "2" / "model.xml").write_text("<net>not a model</net>")
         (repo / "2" / "model.bin").write_bytes(b"\0" * 64)
-        wait_for(lambda: 2 in states(server, "m") and _status(server, "m", 2)[1] != 0, what="m/2 to fail")
+        wait_for(
+            lambda: 2 in states(server, "m") and _status(server, "m", 2)[1] != 0, what="m/2 to fail"
+        )
         time.sleep(1.5)  # another poll cycle
         assert states(server, "m") == {1: AVAILABLE, 2: LOADING}
         assert _classifies(server, "m", photo)
         assert _classifies(server, "m", photo, 1)
-

@@ -54,10 +54,18 @@ def describe(req: predict_pb2.PredictRequest) -> str:
     spec = req.model_spec
     version = spec.version.value if spec.HasField("version") else None
     inputs = {
-        name: dict(dtype=t.dtype, shape=[d.size for d in t.tensor_shape.dim], content=len(t.tensor_content),
-                   float_val=len(t.float_val), strings=[len(s) for s in t.string_val],
-                   other_vals={f.name: len(v) for f, v in t.ListFields() if f.name.endswith("_val")
-                               and f.name not in ("float_val", "string_val")})
+        name: dict(
+            dtype=t.dtype,
+            shape=[d.size for d in t.tensor_shape.dim],
+            content=len(t.tensor_content),
+            float_val=len(t.float_val),
+            strings=[len(s) for s in t.string_val],
+            other_vals={
+                f.name: len(v)
+                for f, v in t.ListFields()
+                if f.name.endswith("_val") and f.name not in ("float_val", "string_val")
+            },
+        )
         for name, t in req.inputs.items()
     }
     return f"PredictRequest(model={spec.name!r}, version={version}, inputs={inputs}, output_filter={list(req.output_filter)})"
@@ -77,10 +85,13 @@ def log_marks(demo_server: ServerProcess, nhwc_server: ServerProcess) -> dict[in
     return {server.port: len(server.log()) for server in (demo_server, nhwc_server)}
 
 
-def check(server: ServerProcess, req: predict_pb2.PredictRequest, want: Expected, got: Outcome) -> None:
+def check(
+    server: ServerProcess, req: predict_pb2.PredictRequest, want: Expected, got: Outcome
+) -> None:
     assert server.alive, f"server died on {describe(req)}: {server.log()[-3000:]}"
     assert want.accepts(got.code, got.details), (
-        f"{describe(req)}\n  got {got.code.name}: {got.details!r}\n  want {want}")
+        f"{describe(req)}\n  got {got.code.name}: {got.details!r}\n  want {want}"
+    )
     if got.code == OK:
         assert got.reply is not None
         assert got.reply.model_spec.name == DEMO
@@ -91,7 +102,9 @@ def check(server: ServerProcess, req: predict_pb2.PredictRequest, want: Expected
             assert got.top_classes() == [want.label], describe(req)
 
 
-def _run(server: ServerProcess, shown: Shown, shape: tuple[int, ...], binary: bool, tally: Counter[str]) -> None:
+def _run(
+    server: ServerProcess, shown: Shown, shape: tuple[int, ...], binary: bool, tally: Counter[str]
+) -> None:
     req = shown.request
     got = predict_bytes(server, req.SerializeToString(), timeout=60)
     tally[got.code.name] += 1
@@ -110,19 +123,28 @@ def test_generated_requests_nchw(
 @maybe_seeded
 @fuzz_settings(EXAMPLES_ENV, DEFAULT_EXAMPLES)
 @given(shown=predict_requests(NHWC, binary=True).map(Shown))
-def test_generated_requests_nhwc_and_binary(nhwc_server: ServerProcess, shown: Shown, tally: Counter[str]) -> None:
+def test_generated_requests_nhwc_and_binary(
+    nhwc_server: ServerProcess, shown: Shown, tally: Counter[str]
+) -> None:
     _run(nhwc_server, shown, NHWC, True, tally)
 
 
 def _mutated_payloads() -> st.SearchStrategy[tuple[Shown, bytes]]:
-    bases = st.one_of(predict_requests(NCHW, small=True), predict_requests(NCHW).filter(lambda r: r.ByteSize() < 2**20))
-    return st.tuples(bases.map(Shown), MUTATIONS).map(lambda t: (t[0], mutate(t[0].request.SerializeToString(), t[1])))
+    bases = st.one_of(
+        predict_requests(NCHW, small=True),
+        predict_requests(NCHW).filter(lambda r: r.ByteSize() < 2**20),
+    )
+    return st.tuples(bases.map(Shown), MUTATIONS).map(
+        lambda t: (t[0], mutate(t[0].request.SerializeToString(), t[1]))
+    )
 
 
 @maybe_seeded
 @fuzz_settings(EXAMPLES_ENV, DEFAULT_EXAMPLES)
 @given(case=_mutated_payloads())
-def test_mutated_request_bytes(demo_server: ServerProcess, case: tuple[Shown, bytes], tally: Counter[str]) -> None:
+def test_mutated_request_bytes(
+    demo_server: ServerProcess, case: tuple[Shown, bytes], tally: Counter[str]
+) -> None:
     """Serialized requests with bytes flipped, inserted, deleted, duplicated or cut: answered OK, INVALID_ARGUMENT
     or NOT_FOUND. Where protobuf itself parses the bytes without unknown fields, the answer must be the
     oracle's for what it parsed, except that the server may reject wire-format oddities protobuf
@@ -134,7 +156,9 @@ def test_mutated_request_bytes(demo_server: ServerProcess, case: tuple[Shown, by
     assert got.code in (OK, INVALID, NOT_FOUND), (got.code, got.details)
     try:
         parsed = predict_pb2.PredictRequest.FromString(payload)
-    except Exception:  # not a PredictRequest to protobuf either (e.g. invalid UTF-8 in a string field)
+    except (
+        Exception
+    ):  # not a PredictRequest to protobuf either (e.g. invalid UTF-8 in a string field)
         return
     if got.code == INVALID and got.details.startswith("Invalid message structure"):
         tally["mutated:stricter-than-protobuf"] += 1
@@ -151,7 +175,9 @@ def test_mutated_request_bytes(demo_server: ServerProcess, case: tuple[Shown, by
 
 
 def test_servers_still_classify_every_photo(
-    demo_server: ServerProcess, nhwc_server: ServerProcess, demo_photos: tuple[Photo, ...],
+    demo_server: ServerProcess,
+    nhwc_server: ServerProcess,
+    demo_photos: tuple[Photo, ...],
     log_marks: dict[int, int],
 ) -> None:
     """Runs after the fuzz tests above (same module, same servers); nothing they sent was an internal
@@ -161,7 +187,7 @@ def test_servers_still_classify_every_photo(
         got = predict_bytes(nhwc_server, photo_request(photo, DEMO, nhwc=True).SerializeToString())
         assert got.code == grpc.StatusCode.OK and got.top_classes() == [photo.label]
     for server in (demo_server, nhwc_server):
-        new_lines = server.log()[log_marks[server.port]:]
+        new_lines = server.log()[log_marks[server.port] :]
         assert "Unexpected error" not in new_lines, new_lines[-5000:]
 
 
@@ -177,4 +203,6 @@ def test_zero_dim_beside_huge_dims(demo_server: ServerProcess, dims: list[int]) 
     got = predict_bytes(demo_server, req.SerializeToString())
     shape = "(" + ",".join(map(str, dims)) + ")"
     assert (got.code, got.details) == (
-        INVALID, f"Invalid input shape - Negative or zero dimension size is not acceptable: {shape}; input name: data")
+        INVALID,
+        f"Invalid input shape - Negative or zero dimension size is not acceptable: {shape}; input name: data",
+    )

@@ -24,8 +24,19 @@ MUTATED_EXAMPLES = 600
 AGREEMENT_EXAMPLES = 300
 
 NUMPY_BY_DTYPE = {
-    1: "<f4", 2: "<f8", 3: "<i4", 4: "u1", 5: "<i2", 6: "i1", 9: "<i8", 10: "?", 14: "<u2", 17: "<u2",
-    19: "<f2", 22: "<u4", 23: "<u8",
+    1: "<f4",
+    2: "<f8",
+    3: "<i4",
+    4: "u1",
+    5: "<i2",
+    6: "i1",
+    9: "<i8",
+    10: "?",
+    14: "<u2",
+    17: "<u2",
+    19: "<f2",
+    22: "<u4",
+    23: "<u8",
 }
 
 
@@ -38,7 +49,9 @@ def parse(payload: bytes) -> tuple[str, int, str | None, dict[str, Any], list[st
         return None
 
 
-def check_bounded(payload: bytes, parsed: tuple[str, int, str | None, dict[str, Any], list[str]]) -> None:
+def check_bounded(
+    payload: bytes, parsed: tuple[str, int, str | None, dict[str, Any], list[str]]
+) -> None:
     """Everything returned is made of the request's bytes: no array larger than the payload."""
     name, version, label, inputs, output_filter = parsed
     assert isinstance(name, str) and isinstance(version, int)
@@ -93,7 +106,9 @@ def test_random_bytes(payload: bytes) -> None:
 @maybe_seeded
 @fuzz_settings(EXAMPLES_ENV, MUTATED_EXAMPLES)
 @given(request=predict_requests(NCHW, small=True), mutations=MUTATIONS)
-def test_mutated_requests(request: predict_pb2.PredictRequest, mutations: list[tuple[str, int, bytes]]) -> None:
+def test_mutated_requests(
+    request: predict_pb2.PredictRequest, mutations: list[tuple[str, int, bytes]]
+) -> None:
     payload = mutate(request.SerializeToString(), mutations)
     parsed = parse(payload)
     if parsed is not None:
@@ -113,8 +128,11 @@ def test_agrees_with_protobuf(request: predict_pb2.PredictRequest) -> None:
     name, version, label, inputs, output_filter = parsed
     assert name == request.model_spec.name
     assert version == request.model_spec.version.value
-    assert label == (request.model_spec.version_label
-                     if request.model_spec.WhichOneof("version_choice") == "version_label" else None)
+    assert label == (
+        request.model_spec.version_label
+        if request.model_spec.WhichOneof("version_choice") == "version_label"
+        else None
+    )
     assert output_filter == list(request.output_filter)
     assert set(inputs) == set(request.inputs)
     for input_name, tensor in request.inputs.items():
@@ -131,7 +149,14 @@ def test_agrees_with_protobuf(request: predict_pb2.PredictRequest) -> None:
 
 @pytest.mark.parametrize(
     "dims",
-    [[2**40, 2**40, 3], [2**62, 4], [2**31, 2**31, 2**31], [2**63 - 1, 2], [0, 2**40, 2**40], [1, 3, 0, 2**62]],
+    [
+        [2**40, 2**40, 3],
+        [2**62, 4],
+        [2**31, 2**31, 2**31],
+        [2**63 - 1, 2],
+        [0, 2**40, 2**40],
+        [1, 3, 0, 2**62],
+    ],
 )
 @pytest.mark.parametrize("values", [[], [1.0, 2.0]], ids=["no-values", "two-values"])
 def test_huge_declared_shapes_allocate_nothing(dims: list[int], values: list[float]) -> None:

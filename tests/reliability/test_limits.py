@@ -31,7 +31,9 @@ EXHAUSTED = grpc.StatusCode.RESOURCE_EXHAUSTED
 QUEUE_FULL = "Too many requests waiting for an inference request of this model version"
 
 
-def _concurrently(server: ServerProcess, requests: list[predict_pb2.PredictRequest], timeout: float = 60) -> list[Outcome]:
+def _concurrently(
+    server: ServerProcess, requests: list[predict_pb2.PredictRequest], timeout: float = 60
+) -> list[Outcome]:
     """Sends every request at once (one thread each) and returns how each ended."""
     with ThreadPoolExecutor(max_workers=len(requests)) as pool:
         return list(pool.map(lambda r: predict(server, r, timeout), requests))
@@ -40,7 +42,9 @@ def _concurrently(server: ServerProcess, requests: list[predict_pb2.PredictReque
 # ---- message size ----
 
 
-def test_message_over_max_message_bytes_is_resource_exhausted(server_log: Path, demo_photos: tuple[Photo, ...]) -> None:
+def test_message_over_max_message_bytes_is_resource_exhausted(
+    server_log: Path, demo_photos: tuple[Photo, ...]
+) -> None:
     """--max_message_bytes 100000: a 600 KB request is refused by gRPC with RESOURCE_EXHAUSTED; smaller
     ones are still answered, and the server keeps serving."""
     photo = demo_photos[0]
@@ -51,10 +55,19 @@ def test_message_over_max_message_bytes_is_resource_exhausted(server_log: Path, 
         got = predict(server, small)
         assert (got.code, got.details) == (
             grpc.StatusCode.INVALID_ARGUMENT,
-            "Invalid input shape - Expected: (1,3,224,224); Actual: (1,3,8,8); input name: data")
+            "Invalid input shape - Expected: (1,3,224,224); Actual: (1,3,8,8); input name: data",
+        )
         # the same request sent as a JPEG (10 KB) fits
-        with ServerProcess("--max_message_bytes", "100000", "--model_name", DEMO, "--model_path",
-                           str(DEMO_MODEL_PATH), "--layout", "NHWC:NCHW") as nhwc:
+        with ServerProcess(
+            "--max_message_bytes",
+            "100000",
+            "--model_name",
+            DEMO,
+            "--model_path",
+            str(DEMO_MODEL_PATH),
+            "--layout",
+            "NHWC:NCHW",
+        ) as nhwc:
             got = predict(nhwc, predict_request({"data": binary_proto([photo.jpeg])}))
             assert got.code == OK and got.top_classes() == [photo.label]
         assert server.alive
@@ -67,7 +80,8 @@ def test_default_limit_takes_large_messages(demo_server: ServerProcess) -> None:
     got = predict(demo_server, req, timeout=120)
     assert (got.code, got.details) == (
         grpc.StatusCode.INVALID_ARGUMENT,
-        "Invalid content size of tensor proto - Expected: 602112 bytes; Actual: 67108864 bytes; input name: data")
+        "Invalid content size of tensor proto - Expected: 602112 bytes; Actual: 67108864 bytes; input name: data",
+    )
 
 
 # ---- the bounded queue ----
@@ -91,10 +105,14 @@ def test_full_queue_is_resource_exhausted(server_log: Path, demo_photos: tuple[P
                 assert o.details == QUEUE_FULL
         # the queue drains: a second wave of queue + 1 requests all fit
         outcomes = _concurrently(server, [request] * (queue + 1))
-        assert [o.code for o in outcomes] == [OK] * (queue + 1), [(o.code, o.details) for o in outcomes]
+        assert [o.code for o in outcomes] == [OK] * (queue + 1), [
+            (o.code, o.details) for o in outcomes
+        ]
 
 
-def test_queue_of_zero_refuses_what_cannot_run_now(server_log: Path, demo_photos: tuple[Photo, ...]) -> None:
+def test_queue_of_zero_refuses_what_cannot_run_now(
+    server_log: Path, demo_photos: tuple[Photo, ...]
+) -> None:
     photo = demo_photos[7]
     with slow_server(server_log, "--max_queue_size", "0") as server:
         request = slow_request(photo)
@@ -107,14 +125,26 @@ def test_queue_of_zero_refuses_what_cannot_run_now(server_log: Path, demo_photos
 # ---- deadlines ----
 
 
-def test_deadline_expiring_in_the_queue_frees_its_place(server_log: Path, demo_photos: tuple[Photo, ...]) -> None:
+def test_deadline_expiring_in_the_queue_frees_its_place(
+    server_log: Path, demo_photos: tuple[Photo, ...]
+) -> None:
     """One infer request, a queue of 2. While a long request runs, two requests with a 0.2 s deadline
     queue and expire (DEADLINE_EXCEEDED); the server drops them from the queue at their deadline, so two
     more requests sent before the long one ends find room (OK), instead of RESOURCE_EXHAUSTED."""
     photo = demo_photos[8]
     long_batch = 64
-    args = ["--model_name", "slow", "--model_path", str(DEMO_MODEL_PATH), "--batch_size", str(long_batch),
-            "--nireq", "1", "--max_queue_size", "2"]
+    args = [
+        "--model_name",
+        "slow",
+        "--model_path",
+        str(DEMO_MODEL_PATH),
+        "--batch_size",
+        str(long_batch),
+        "--nireq",
+        "1",
+        "--max_queue_size",
+        "2",
+    ]
     with ServerProcess(*args, log_path=server_log) as server:
         stub = server.prediction_stub()
         batch = np.repeat(photo.nchw, long_batch, axis=0)
@@ -123,7 +153,9 @@ def test_deadline_expiring_in_the_queue_frees_its_place(server_log: Path, demo_p
         assert predict(server, request, timeout=120).code == OK  # warm-up, and how long one takes
         one_run = time.monotonic() - started
         if one_run < 0.8:
-            pytest.skip(f"a batch of {long_batch} runs in {one_run:.2f} s here: too fast to order the steps")
+            pytest.skip(
+                f"a batch of {long_batch} runs in {one_run:.2f} s here: too fast to order the steps"
+            )
         running = stub.Predict.future(request, timeout=120)
         time.sleep(0.1)
         expiring = [stub.Predict.future(request, timeout=0.2) for _ in range(2)]
@@ -157,7 +189,9 @@ def test_requests_without_a_deadline_wait_for_the_infer_request(
     outcomes = []
     for f in futures:
         try:
-            outcomes.append(Outcome(OK, "", f.result(timeout=120)))  # the test's own bound, not a deadline
+            outcomes.append(
+                Outcome(OK, "", f.result(timeout=120))
+            )  # the test's own bound, not a deadline
         except grpc.RpcError as e:
             outcomes.append(Outcome(e.code(), e.details() or ""))
     assert [(o.code, o.details) for o in outcomes] == [(OK, "")] * 4
@@ -182,7 +216,9 @@ def test_short_deadlines_under_load_leave_the_server_fine(
 # ---- memory a request can cost ----
 
 
-def test_declared_shapes_cost_no_memory(demo_server: ServerProcess, demo_photos: tuple[Photo, ...]) -> None:
+def test_declared_shapes_cost_no_memory(
+    demo_server: ServerProcess, demo_photos: tuple[Photo, ...]
+) -> None:
     """Requests declaring enormous tensors (shape 2^40 elements, tiny content or few *_val values) are
     refused without the server's RSS moving."""
     assert demo_server.proc is not None
@@ -218,7 +254,9 @@ def _jpeg_claiming(jpeg: bytes, width: int, height: int) -> bytes:
     raise AssertionError("no SOF marker")
 
 
-def test_small_jpeg_claiming_a_huge_size(nhwc_server: ServerProcess, demo_photos: tuple[Photo, ...]) -> None:
+def test_small_jpeg_claiming_a_huge_size(
+    nhwc_server: ServerProcess, demo_photos: tuple[Photo, ...]
+) -> None:
     """A request's memory cost is bounded by its content: a 10 KB JPEG whose header claims 16384x16384
     pixels (within the 2^28-pixel header limit) is refused as too short for that size instead of being
     decoded into ~800 MB of padding (found by this test; OpenCV in OVMS would allocate it)."""
@@ -229,4 +267,6 @@ def test_small_jpeg_claiming_a_huge_size(nhwc_server: ServerProcess, demo_photos
         got = predict(nhwc_server, predict_request({"data": binary_proto([bomb])}), timeout=120)
     assert nhwc_server.alive
     assert (got.code, got.details) == (grpc.StatusCode.INVALID_ARGUMENT, "Image parsing failed")
-    assert peak.peak_mb - before < 256, f"RSS went from {before:.0f} MB to {peak.peak_mb:.0f} MB for {len(bomb)} bytes"
+    assert peak.peak_mb - before < 256, (
+        f"RSS went from {before:.0f} MB to {peak.peak_mb:.0f} MB for {len(bomb)} bytes"
+    )

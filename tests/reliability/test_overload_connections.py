@@ -25,7 +25,9 @@ def _open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
-def _during(server: ServerProcess, attack: Callable[[], object], name: str, **figures: object) -> object:
+def _during(
+    server: ServerProcess, attack: Callable[[], object], name: str, **figures: object
+) -> object:
     """Runs `attack` while the probe measures; reports p50/p99 before and during; asserts the probe
     was never refused."""
     before = baseline(server)
@@ -33,9 +35,18 @@ def _during(server: ServerProcess, attack: Callable[[], object], name: str, **fi
         result = attack()
     p50, p99 = before.percentiles()
     d50, d99 = probe.percentiles()
-    report(name, before_p50_ms=round(p50, 2), before_p99_ms=round(p99, 2), during_p50_ms=round(d50, 2),
-           during_p99_ms=round(d99, 2), probe_calls=len(probe.latencies), probe_failures=probe.failures[:3],
-           cpu=cpu_model(), load=os.getloadavg()[0], **figures)
+    report(
+        name,
+        before_p50_ms=round(p50, 2),
+        before_p99_ms=round(p99, 2),
+        during_p50_ms=round(d50, 2),
+        during_p99_ms=round(d99, 2),
+        probe_calls=len(probe.latencies),
+        probe_failures=probe.failures[:3],
+        cpu=cpu_model(),
+        load=os.getloadavg()[0],
+        **figures,
+    )
     assert not probe.failures, probe.failures[:5]
     assert probe.latencies
     return result
@@ -48,7 +59,7 @@ def _closed_within(sock: socket.socket, seconds: float, trickle: bytes) -> float
     sock.settimeout(0.1)
     for i in range(int(seconds * 10)):
         try:
-            sock.sendall(trickle[i % len(trickle): i % len(trickle) + 1])
+            sock.sendall(trickle[i % len(trickle) : i % len(trickle) + 1])
         except OSError:
             return time.monotonic() - started
         try:
@@ -106,13 +117,21 @@ def test_overload_slow_headers_are_cut_off(server_log: Path) -> None:
     with ServerProcess("--header_timeout_seconds", "1", log_path=server_log, rest=True) as server:
         times = {}
         for name, port, trickle in [
-            ("http1", server.rest_port, b"POST /v1/models/x:predict HTTP/1.1\r\nX-Slow: " + b"a" * 200),
+            (
+                "http1",
+                server.rest_port,
+                b"POST /v1/models/x:predict HTTP/1.1\r\nX-Slow: " + b"a" * 200,
+            ),
             ("h2_grpc", server.port, PREFACE * 4),
             ("h2c_rest", server.rest_port, PREFACE * 4),
         ]:
             with socket.create_connection(("127.0.0.1", port)) as sock:
                 times[name] = _closed_within(sock, 8, trickle)
-        report("slow_headers", header_timeout_s=1, closed_after_s={k: v and round(v, 2) for k, v in times.items()})
+        report(
+            "slow_headers",
+            header_timeout_s=1,
+            closed_after_s={k: v and round(v, 2) for k, v in times.items()},
+        )
         assert all(t is not None and t < 4 for t in times.values()), times
         assert_classifies(server, DEMO)
 
@@ -121,7 +140,9 @@ def test_overload_slow_bodies_are_cut_off(server_log: Path) -> None:
     """A body a byte at a time: REST answers 408, gRPC DEADLINE_EXCEEDED, after --body_timeout_seconds."""
     with ServerProcess("--body_timeout_seconds", "1", log_path=server_log, rest=True) as server:
         with socket.create_connection(("127.0.0.1", server.rest_port)) as sock:
-            sock.sendall(f"POST /v1/models/{DEMO}:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n".encode())
+            sock.sendall(
+                f"POST /v1/models/{DEMO}:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n".encode()
+            )
             started = time.monotonic()
             sock.settimeout(0.1)
             answer = b""
@@ -161,20 +182,34 @@ def test_overload_slow_bodies_are_cut_off(server_log: Path) -> None:
                     status = dict(event.headers).get("grpc-status", status)
         grpc_after = time.monotonic() - started
         sock.close()
-        report("slow_body", body_timeout_s=1, rest_408_after_s=round(rest_after, 2), grpc_after_s=round(grpc_after, 2))
+        report(
+            "slow_body",
+            body_timeout_s=1,
+            rest_408_after_s=round(rest_after, 2),
+            grpc_after_s=round(grpc_after, 2),
+        )
         assert status == "4", status
         assert grpc_after < 4
         assert_classifies(server, DEMO)
 
 
 def _grpc_headers(extra: list[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
-    return [(":method", "POST"), (":scheme", "http"), (":path", "/tensorflow.serving.PredictionService/Predict"),
-            (":authority", "127.0.0.1"), ("content-type", "application/grpc"), ("te", "trailers"), *(extra or [])]
+    return [
+        (":method", "POST"),
+        (":scheme", "http"),
+        (":path", "/tensorflow.serving.PredictionService/Predict"),
+        (":authority", "127.0.0.1"),
+        ("content-type", "application/grpc"),
+        ("te", "trailers"),
+        *(extra or []),
+    ]
 
 
 def _h2_connect(port: int) -> tuple[h2.connection.H2Connection, socket.socket]:
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+    conn = h2.connection.H2Connection(
+        h2.config.H2Configuration(client_side=True, header_encoding="utf-8")
+    )
     conn.initiate_connection()
     sock.sendall(conn.data_to_send())
     return conn, sock
@@ -202,10 +237,10 @@ def _goaway_code(data: bytes) -> int | None:
     """The error code of the first GOAWAY frame in raw HTTP/2 bytes."""
     at = 0
     while at + 9 <= len(data):
-        length = int.from_bytes(data[at:at + 3], "big")
+        length = int.from_bytes(data[at : at + 3], "big")
         kind = data[at + 3]
         if kind == 7 and at + 9 + 8 <= len(data):
-            return int.from_bytes(data[at + 13:at + 17], "big")
+            return int.from_bytes(data[at + 13 : at + 17], "big")
         at += 9 + length
     return None
 
@@ -238,14 +273,21 @@ def test_overload_http2_abuse_is_bounded(server_log: Path) -> None:
                     if kind == "ping":
                         conn.ping(i.to_bytes(8, "big"))
                     else:
-                        conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 65535 + i % 2})
+                        conn.update_settings(
+                            {h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 65535 + i % 2}
+                        )
                 try:
                     sock.sendall(conn.data_to_send())
                 except OSError:
                     pass
                 got, closed = _drain(sock, 1.5)
-                outcomes[kind] = {"goaway": _goaway_code(got), "closed": closed, "bytes_back": len(got)}
+                outcomes[kind] = {
+                    "goaway": _goaway_code(got),
+                    "closed": closed,
+                    "bytes_back": len(got),
+                }
                 sock.close()
+
             return flood
 
         def big_headers() -> None:
@@ -253,7 +295,11 @@ def test_overload_http2_abuse_is_bounded(server_log: Path) -> None:
             conn.send_headers(1, _grpc_headers([("x-big", "a" * 65536)]), end_stream=True)
             sock.sendall(conn.data_to_send())
             got, closed = _drain(sock, 1.5)
-            outcomes["header_list_64k"] = {"goaway": _goaway_code(got), "closed": closed, "bytes_back": len(got)}
+            outcomes["header_list_64k"] = {
+                "goaway": _goaway_code(got),
+                "closed": closed,
+                "bytes_back": len(got),
+            }
             sock.close()
 
         import h2.settings

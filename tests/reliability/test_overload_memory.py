@@ -23,7 +23,9 @@ QUOTA = 1024 * MB
 MARGIN_MB = 64 * 8 + 768
 
 
-def test_overload_grpc_requests_beyond_the_budget_wait_or_are_refused(tmp_path: Path, server_log: Path) -> None:
+def test_overload_grpc_requests_beyond_the_budget_wait_or_are_refused(
+    tmp_path: Path, server_log: Path
+) -> None:
     """64 concurrent 256 MB Predicts (16 GB sent; the client holds one copy) against a 1 GiB budget: every
     call ends INVALID_ARGUMENT (read whole, wrong content size) or RESOURCE_EXHAUSTED (waited past the
     bound); RSS never passes baseline + budget + margin; a 1.5 GiB request is refused at once."""
@@ -40,11 +42,23 @@ def test_overload_grpc_requests_beyond_the_budget_wait_or_are_refused(tmp_path: 
         took = time.monotonic() - started
         outcomes = result["outcomes"]
         assert sum(outcomes.values()) == calls, result
-        assert set(outcomes) <= {"3", "8"}, (outcomes, result["first_error"])  # INVALID_ARGUMENT, EXHAUSTED
+        assert set(outcomes) <= {"3", "8"}, (
+            outcomes,
+            result["first_error"],
+        )  # INVALID_ARGUMENT, EXHAUSTED
         bound = base + QUOTA / MB + MARGIN_MB
-        report("grpc_budget", requests=calls, request_mb=size // MB, budget_mb=QUOTA // MB, baseline_mb=round(base),
-               peak_mb=round(peak.peak_mb), bound_mb=round(bound), outcomes=outcomes, seconds=round(took, 1),
-               cpu=cpu_model())
+        report(
+            "grpc_budget",
+            requests=calls,
+            request_mb=size // MB,
+            budget_mb=QUOTA // MB,
+            baseline_mb=round(base),
+            peak_mb=round(peak.peak_mb),
+            bound_mb=round(bound),
+            outcomes=outcomes,
+            seconds=round(took, 1),
+            cpu=cpu_model(),
+        )
         assert peak.peak_mb < bound, (peak.peak_mb, bound)
         # larger than the whole budget: refused before any of it is read
         over = write_payload(tmp_path / "over.bin", wrong_size_request(QUOTA + 64 * MB))
@@ -68,11 +82,15 @@ def _rest_post(port: int, path: str, body: bytes, timeout: float = 120) -> int:
 def _status_of_declared(port: int, length: int) -> bytes:
     """The status line the server answers to a POST that declares `length` bytes and sends none."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(f"POST /v1/models/{DEMO}:predict HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n".encode())
+        s.sendall(
+            f"POST /v1/models/{DEMO}:predict HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n".encode()
+        )
         return s.recv(4096).split(b"\r\n", 1)[0]
 
 
-def _rest_wave(server: ServerProcess, quota: int, size: int, calls: int) -> tuple[list[int], float, float]:
+def _rest_wave(
+    server: ServerProcess, quota: int, size: int, calls: int
+) -> tuple[list[int], float, float]:
     body = b" " * size  # the threads share it
     assert server.proc is not None
     base = rss_mb(server.proc.pid)
@@ -89,8 +107,16 @@ def test_overload_rest_bodies_beyond_the_budget_wait_or_are_refused(server_log: 
     quota, size, calls = 256 * MB, 64 * MB, 16
     with ServerProcess("--grpc_memory_quota", str(quota), log_path=server_log, rest=True) as server:
         statuses, base, peak = _rest_wave(server, quota, size, calls)
-        report("rest_budget", requests=calls, request_mb=size // MB, budget_mb=quota // MB, baseline_mb=round(base),
-               peak_mb=round(peak), statuses=sorted(statuses), cpu=cpu_model())
+        report(
+            "rest_budget",
+            requests=calls,
+            request_mb=size // MB,
+            budget_mb=quota // MB,
+            baseline_mb=round(base),
+            peak_mb=round(peak),
+            statuses=sorted(statuses),
+            cpu=cpu_model(),
+        )
         assert len(statuses) == calls and set(statuses) <= {400, 503}, statuses
         assert peak < base + quota / MB + 256, (peak, base)
         assert _status_of_declared(server.rest_port, quota + MB).startswith(b"HTTP/1.1 503")

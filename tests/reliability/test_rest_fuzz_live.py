@@ -26,33 +26,50 @@ from reliability_support import env_int
 EXAMPLES = env_int("OVMS_RS_FUZZ_EXAMPLES", 150)
 # Every base message a REST predict may answer a client's mistake with.
 CLIENT_MESSAGES = {message for _, message in errors.JSON_ERRORS.values()} | {
-    getattr(errors, name) for name in dir(errors) if name.isupper() and isinstance(getattr(errors, name), str)
+    getattr(errors, name)
+    for name in dir(errors)
+    if name.isupper() and isinstance(getattr(errors, name), str)
 }
 
 scalars = st.one_of(
-    st.integers(-(2**70), 2**70), st.floats(allow_nan=False, allow_infinity=False, width=64),
-    st.booleans(), st.none(), st.text(max_size=5),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=False, allow_infinity=False, width=64),
+    st.booleans(),
+    st.none(),
+    st.text(max_size=5),
     st.builds(lambda b: {"b64": base64.b64encode(b).decode()}, st.binary(max_size=8)),
     st.just({"b64": "%%"}),
 )
-values = st.recursive(scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=5), st.dictionaries(st.sampled_from(["x", "b64", "y", ""]), inner, max_size=3)
-), max_leaves=20)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=5),
+        st.dictionaries(st.sampled_from(["x", "b64", "y", ""]), inner, max_size=3),
+    ),
+    max_leaves=20,
+)
 # Mostly the shapes a client gets nearly right ([1,4] for input x), then anything.
 numbers = st.one_of(st.integers(-5, 5), st.floats(-1e6, 1e6))
-near = st.lists(st.one_of(st.lists(numbers, min_size=4, max_size=4), st.lists(numbers, min_size=3, max_size=5)),
-                min_size=1, max_size=2)
+near = st.lists(
+    st.one_of(st.lists(numbers, min_size=4, max_size=4), st.lists(numbers, min_size=3, max_size=5)),
+    min_size=1,
+    max_size=2,
+)
 bodies = st.one_of(
     st.builds(lambda v: {"instances": v}, st.one_of(near, values)),
     st.builds(lambda v: {"inputs": v}, st.one_of(near, values)),
     st.builds(lambda v: {"inputs": {"x": v}}, st.one_of(near, values)),
     st.builds(lambda v: {"instances": [{"x": r} for r in v]}, near),
-    st.dictionaries(st.sampled_from(["instances", "inputs", "signature_name", "other"]), values, max_size=3),
+    st.dictionaries(
+        st.sampled_from(["instances", "inputs", "signature_name", "other"]), values, max_size=3
+    ),
     values,
 )
 whole = st.builds(lambda b: json.dumps(b).encode(), bodies)
 raw = st.one_of(
-    whole, whole, whole,
+    whole,
+    whole,
+    whole,
     st.builds(lambda b, cut: json.dumps(b).encode()[:cut], bodies, st.integers(0, 40)),
     st.binary(max_size=64),
 )
@@ -62,7 +79,9 @@ raw = st.one_of(
 def tiny_rest_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     root = Path(tmp_path_factory.mktemp("rest_fuzz"))
     repo = tiny_repo(root / "tiny", [2])  # y = 2 * x, x [1,4] f32
-    with ServerProcess("--model_name", "tiny", "--model_path", str(repo), log_path=root / "server.log", rest=True) as server:
+    with ServerProcess(
+        "--model_name", "tiny", "--model_path", str(repo), log_path=root / "server.log", rest=True
+    ) as server:
         yield server
 
 
@@ -77,10 +96,14 @@ def _expected_ok(body: bytes) -> Any:
     return doc
 
 
-@settings(max_examples=EXAMPLES, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=EXAMPLES, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck)
+)
 @given(body=raw)
 def test_rest_fuzz(tiny_rest_server: ServerProcess, body: bytes) -> None:
-    reply = requests.post(f"{tiny_rest_server.rest_url}/v1/models/tiny:predict", data=body, timeout=30)
+    reply = requests.post(
+        f"{tiny_rest_server.rest_url}/v1/models/tiny:predict", data=body, timeout=30
+    )
     assert reply.status_code in (200, 400), (reply.status_code, reply.text, body[:200])
     answer = reply.json()
     if reply.status_code == 400:
@@ -105,6 +128,9 @@ def test_rest_fuzz(tiny_rest_server: ServerProcess, body: bytes) -> None:
 
 
 def test_still_serving_after_fuzz(tiny_rest_server: ServerProcess) -> None:
-    reply = requests.post(f"{tiny_rest_server.rest_url}/v1/models/tiny:predict",
-                          json={"instances": [[1, 2, 3, 4]]}, timeout=30)
+    reply = requests.post(
+        f"{tiny_rest_server.rest_url}/v1/models/tiny:predict",
+        json={"instances": [[1, 2, 3, 4]]},
+        timeout=30,
+    )
     assert reply.json() == {"predictions": [[2.0, 4.0, 6.0, 8.0]]}

@@ -37,14 +37,27 @@ THREAD_GROWTH_LIMIT = 24
 FD_GROWTH_LIMIT = 8
 
 
-def test_rest_soak(tmp_path: Path, demo_photos: tuple[Photo, ...], capsys: pytest.CaptureFixture[str]) -> None:
+def test_rest_soak(
+    tmp_path: Path, demo_photos: tuple[Photo, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
     args = ["--model_name", DEMO, "--model_path", str(DEMO_MODEL_PATH), "--layout", "NHWC:NCHW"]
     bodies = [(p, json.dumps({"instances": p.nhwc.tolist()}).encode()) for p in demo_photos]
-    b64 = [(p, json.dumps({"instances": [{"b64": base64.b64encode(p.jpeg).decode()}]}).encode()) for p in demo_photos]
+    b64 = [
+        (p, json.dumps({"instances": [{"b64": base64.b64encode(p.jpeg).decode()}]}).encode())
+        for p in demo_photos
+    ]
     bad = [
         (b'{"instances": [[1, 2]', 400, "The file is not valid json"),
-        (b'{"inputs": {"nope": [1]}}', 400, "Missing input with specific name - Required input: data"),
-        (b'{"instances": [[1], [2, 3]]}', 400, "Could not parse instance content. Not valid ndarray detected"),
+        (
+            b'{"inputs": {"nope": [1]}}',
+            400,
+            "Missing input with specific name - Required input: data",
+        ),
+        (
+            b'{"instances": [[1], [2, 3]]}',
+            400,
+            "Could not parse instance content. Not valid ndarray detected",
+        ),
     ]
     tally: Counter[str] = Counter()
     unexpected: list[str] = []
@@ -68,7 +81,10 @@ def test_rest_soak(tmp_path: Path, demo_photos: tuple[Photo, ...], capsys: pytes
                 if roll < 0.4:
                     photo, body = rng.choice(bodies)
                     r = session.post(f"{url}:predict", data=body, timeout=60)
-                    ok = r.status_code == 200 and int(np.argmax(r.json()["predictions"][0])) == photo.label
+                    ok = (
+                        r.status_code == 200
+                        and int(np.argmax(r.json()["predictions"][0])) == photo.label
+                    )
                     note("rest-float", ok, f"{r.status_code} {r.text[:200]}")
                 elif roll < 0.6:
                     photo, body = rng.choice(b64)
@@ -79,7 +95,9 @@ def test_rest_soak(tmp_path: Path, demo_photos: tuple[Photo, ...], capsys: pytes
                     body, status, message = rng.choice(bad)
                     r = session.post(f"{url}:predict", data=body, timeout=60)
                     error = r.json().get("error", "")
-                    ok = r.status_code == status and (error == message or error.startswith(message + " - "))
+                    ok = r.status_code == status and (
+                        error == message or error.startswith(message + " - ")
+                    )
                     note("rest-invalid", ok, f"{r.status_code} {r.text[:200]}")
                 else:
                     r = session.get(url, timeout=60)
@@ -93,12 +111,20 @@ def test_rest_soak(tmp_path: Path, demo_photos: tuple[Photo, ...], capsys: pytes
             stub = server.prediction_stub()
             while time.monotonic() < deadline:
                 photo = rng.choice(demo_photos)
-                reply = stub.Predict(predict_request({"data": tensor_proto(photo.nhwc)}), timeout=60)
+                reply = stub.Predict(
+                    predict_request({"data": tensor_proto(photo.nhwc)}), timeout=60
+                )
                 ok = int(output_array(reply.outputs["prob"]).argmax()) == photo.label
                 note("grpc-float", ok, photo.name)
 
-        threads = [threading.Thread(target=rest_client, args=(i,), daemon=True) for i in range(REST_CLIENTS)]
-        threads += [threading.Thread(target=grpc_client, args=(100 + i,), daemon=True) for i in range(GRPC_CLIENTS)]
+        threads = [
+            threading.Thread(target=rest_client, args=(i,), daemon=True)
+            for i in range(REST_CLIENTS)
+        ]
+        threads += [
+            threading.Thread(target=grpc_client, args=(100 + i,), daemon=True)
+            for i in range(GRPC_CLIENTS)
+        ]
         assert server.proc is not None
         pid = server.proc.pid
         for t in threads:
@@ -115,12 +141,24 @@ def test_rest_soak(tmp_path: Path, demo_photos: tuple[Photo, ...], capsys: pytes
         end = proc_status(pid)
         assert server.alive, server.log()[-3000:]
     with capsys.disabled():
-        report = {"seconds": SOAK_SECONDS, "by_kind": dict(tally), "unexpected": len(unexpected),
-                  "rss_mb": [round(first["VmRSS"] / 1024, 1), round(end["VmRSS"] / 1024, 1), round(peak / 1024, 1)],
-                  "threads": [first["Threads"], end["Threads"]], "fds": [first["fds"], end["fds"]]}
+        report = {
+            "seconds": SOAK_SECONDS,
+            "by_kind": dict(tally),
+            "unexpected": len(unexpected),
+            "rss_mb": [
+                round(first["VmRSS"] / 1024, 1),
+                round(end["VmRSS"] / 1024, 1),
+                round(peak / 1024, 1),
+            ],
+            "threads": [first["Threads"], end["Threads"]],
+            "fds": [first["fds"], end["fds"]],
+        }
         print("\nrest soak:", json.dumps(report))
     assert not unexpected, "\n".join(unexpected[:20])
-    assert all(tally[k] > 0 for k in ("rest-float", "rest-b64", "rest-invalid", "rest-status", "grpc-float"))
+    assert all(
+        tally[k] > 0
+        for k in ("rest-float", "rest-b64", "rest-invalid", "rest-status", "grpc-float")
+    )
     assert (end["VmRSS"] - first["VmRSS"]) / 1024 < RSS_GROWTH_LIMIT_MB
     assert end["Threads"] - first["Threads"] <= THREAD_GROWTH_LIMIT
     assert end["fds"] - first["fds"] <= FD_GROWTH_LIMIT

@@ -70,35 +70,108 @@ def invalid_cases(photo: Photo, binary: bool) -> list[Case]:
     nchw = photo.nchw
     wrong_shape = np.zeros((1, 3, 224, 225), np.float32)
     cases = [
-        Case("invalid", "nchw", photo_request(photo, "resnet"), NOT_FOUND, "Model with requested name is not found"),
-        Case("invalid", "nchw", predict_request({"data": tensor_proto(nchw)}, version=7), NOT_FOUND,
-             "Model with requested version is not found"),
-        Case("invalid", "nchw", predict_request({"input": tensor_proto(nchw)}), INVALID,
-             "Missing input with specific name - Required input: data"),
-        Case("invalid", "nchw", predict_request({}), INVALID, "Invalid number of inputs - Expected: 1; Actual: 0"),
-        Case("invalid", "nchw", predict_request({"data": tensor_proto(wrong_shape)}), INVALID,
-             "Invalid input shape - Expected: (1,3,224,224); Actual: (1,3,224,225); input name: data"),
-        Case("invalid", "nchw", predict_request({"data": tensor_proto(nchw.astype(np.int32))}), INVALID,
-             "Invalid input precision - Expected: FP32; Actual: I32; input name: data"),
-        Case("invalid", "nchw", predict_request({"data": tensor_proto(nchw[:, :, :100])}), INVALID,
-             "Invalid input shape - Expected: (1,3,224,224); Actual: (1,3,100,224); input name: data"),
-        Case("invalid", "nchw", _short_content(nchw), INVALID,
-             "Invalid content size of tensor proto - Expected: 602112 bytes; Actual: 1024 bytes; input name: data"),
-        Case("invalid", "nchw", predict_request({"data": tensor_proto(nchw)}, output_filter=["nope"]), INVALID,
-             "Invalid output name in output_filter..."),
+        Case(
+            "invalid",
+            "nchw",
+            photo_request(photo, "resnet"),
+            NOT_FOUND,
+            "Model with requested name is not found",
+        ),
+        Case(
+            "invalid",
+            "nchw",
+            predict_request({"data": tensor_proto(nchw)}, version=7),
+            NOT_FOUND,
+            "Model with requested version is not found",
+        ),
+        Case(
+            "invalid",
+            "nchw",
+            predict_request({"input": tensor_proto(nchw)}),
+            INVALID,
+            "Missing input with specific name - Required input: data",
+        ),
+        Case(
+            "invalid",
+            "nchw",
+            predict_request({}),
+            INVALID,
+            "Invalid number of inputs - Expected: 1; Actual: 0",
+        ),
+        Case(
+            "invalid",
+            "nchw",
+            predict_request({"data": tensor_proto(wrong_shape)}),
+            INVALID,
+            "Invalid input shape - Expected: (1,3,224,224); Actual: (1,3,224,225); input name: data",
+        ),
+        Case(
+            "invalid",
+            "nchw",
+            predict_request({"data": tensor_proto(nchw.astype(np.int32))}),
+            INVALID,
+            "Invalid input precision - Expected: FP32; Actual: I32; input name: data",
+        ),
+        Case(
+            "invalid",
+            "nchw",
+            predict_request({"data": tensor_proto(nchw[:, :, :100])}),
+            INVALID,
+            "Invalid input shape - Expected: (1,3,224,224); Actual: (1,3,100,224); input name: data",
+        ),
+        Case(
+            "invalid",
+            "nchw",
+            _short_content(nchw),
+            INVALID,
+            "Invalid content size of tensor proto - Expected: 602112 bytes; Actual: 1024 bytes; input name: data",
+        ),
+        Case(
+            "invalid",
+            "nchw",
+            predict_request({"data": tensor_proto(nchw)}, output_filter=["nope"]),
+            INVALID,
+            "Invalid output name in output_filter...",
+        ),
         Case("invalid", "nchw", bytes(range(256)) * 8, INVALID, "Invalid message structure - ..."),
-        Case("invalid", "nchw", predict_request({"data": binary_proto([photo.jpeg])}), INVALID,
-             "Received binary image input but resource not configured to accept NHWC layout"),
+        Case(
+            "invalid",
+            "nchw",
+            predict_request({"data": binary_proto([photo.jpeg])}),
+            INVALID,
+            "Received binary image input but resource not configured to accept NHWC layout",
+        ),
     ]
     if binary:
         cases += [
-            Case("invalid", "nhwc", predict_request({"data": binary_proto([photo.jpeg[: len(photo.jpeg) // 50]])}),
-                 INVALID, "Image parsing failed"),
-            Case("invalid", "nhwc", predict_request({"data": binary_proto([b"not an image"])}), INVALID,
-                 "Image parsing failed"),
-            Case("invalid", "nhwc", predict_request({"data": binary_proto([b""])}), INVALID, "String val is empty"),
-            Case("invalid", "nhwc", predict_request({"data": binary_proto([photo.jpeg], dim0=2)}), INVALID,
-                 "Invalid input batch size - Expected: 2; Actual: 1; input name: data"),
+            Case(
+                "invalid",
+                "nhwc",
+                predict_request({"data": binary_proto([photo.jpeg[: len(photo.jpeg) // 50]])}),
+                INVALID,
+                "Image parsing failed",
+            ),
+            Case(
+                "invalid",
+                "nhwc",
+                predict_request({"data": binary_proto([b"not an image"])}),
+                INVALID,
+                "Image parsing failed",
+            ),
+            Case(
+                "invalid",
+                "nhwc",
+                predict_request({"data": binary_proto([b""])}),
+                INVALID,
+                "String val is empty",
+            ),
+            Case(
+                "invalid",
+                "nhwc",
+                predict_request({"data": binary_proto([photo.jpeg], dim0=2)}),
+                INVALID,
+                "Invalid input batch size - Expected: 2; Actual: 1; input name: data",
+            ),
         ]
     return cases
 
@@ -111,10 +184,14 @@ def _short_content(nchw: np.ndarray[Any, Any]) -> predict_pb2.PredictRequest:
 
 def valid_cases(photos: tuple[Photo, ...], binary: bool) -> list[Case]:
     cases = [Case("float", "nchw", photo_request(p, DEMO), label=p.label) for p in photos]
-    cases += [Case("float-nhwc", "nhwc", photo_request(p, DEMO, nhwc=True), label=p.label) for p in photos]
+    cases += [
+        Case("float-nhwc", "nhwc", photo_request(p, DEMO, nhwc=True), label=p.label) for p in photos
+    ]
     if binary:
-        cases += [Case("binary", "nhwc", predict_request({"data": binary_proto([p.jpeg])}), label=p.label)
-                  for p in photos]
+        cases += [
+            Case("binary", "nhwc", predict_request({"data": binary_proto([p.jpeg])}), label=p.label)
+            for p in photos
+        ]
     return cases
 
 
@@ -135,7 +212,9 @@ class Tally:
     unexpected_by: Counter[str] = field(default_factory=Counter)
     unexpected_count: int = 0
 
-    def record(self, case: Case, code: grpc.StatusCode, problem: str | None, grpc_deadline: float | None) -> None:
+    def record(
+        self, case: Case, code: grpc.StatusCode, problem: str | None, grpc_deadline: float | None
+    ) -> None:
         with self.lock:
             self.by_kind[case.kind] += 1
             self.by_code[code.name] += 1
@@ -148,7 +227,12 @@ class Tally:
 
 
 def client(
-    stubs: dict[str, Any], valid: list[Case], invalid: list[Case], seed: int, deadline: float, tally: Tally
+    stubs: dict[str, Any],
+    valid: list[Case],
+    invalid: list[Case],
+    seed: int,
+    deadline: float,
+    tally: Tally,
 ) -> None:
     """One client: 35% invalid requests, the rest valid ones. Even-numbered clients set no gRPC deadline
     (grpc's default, and many clients'), odd ones a 60 s deadline."""
@@ -186,11 +270,16 @@ def call(
 
 def raw_predict(channel: grpc.Channel) -> Any:
     return channel.unary_unary(
-        "/tensorflow.serving.PredictionService/Predict", request_serializer=None, response_deserializer=None)
+        "/tensorflow.serving.PredictionService/Predict",
+        request_serializer=None,
+        response_deserializer=None,
+    )
 
 
 def test_soak(
-    demo_server: ServerProcess, nhwc_server: ServerProcess, demo_photos: tuple[Photo, ...],
+    demo_server: ServerProcess,
+    nhwc_server: ServerProcess,
+    demo_photos: tuple[Photo, ...],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     binary = binary_decoding_available(demo_photos[0])
@@ -198,18 +287,37 @@ def test_soak(
     invalid = invalid_cases(demo_photos[3], binary)
     servers = {"nchw": demo_server, "nhwc": nhwc_server}
     # A local subchannel pool: each client gets its own connection instead of sharing one.
-    options = [("grpc.max_receive_message_length", MAX_MESSAGE), ("grpc.max_send_message_length", MAX_MESSAGE),
-               ("grpc.use_local_subchannel_pool", 1)]
+    options = [
+        ("grpc.max_receive_message_length", MAX_MESSAGE),
+        ("grpc.max_send_message_length", MAX_MESSAGE),
+        ("grpc.use_local_subchannel_pool", 1),
+    ]
     # Each client has its own channels (connections), as separate client processes would.
-    channels = [{name: grpc.insecure_channel(f"127.0.0.1:{s.port}", options=options) for name, s in servers.items()}
-                for _ in range(CLIENTS)]
+    channels = [
+        {
+            name: grpc.insecure_channel(f"127.0.0.1:{s.port}", options=options)
+            for name, s in servers.items()
+        }
+        for _ in range(CLIENTS)
+    ]
     tally = Tally()
     samples: dict[str, list[tuple[float, dict[str, int]]]] = {name: [] for name in servers}
     start = time.monotonic()
     deadline = start + SOAK_SECONDS
     threads = [
-        threading.Thread(target=client, name=f"soak-client-{i}", daemon=True,
-                         args=({n: raw_predict(c) for n, c in channels[i].items()}, valid, invalid, i, deadline, tally))
+        threading.Thread(
+            target=client,
+            name=f"soak-client-{i}",
+            daemon=True,
+            args=(
+                {n: raw_predict(c) for n, c in channels[i].items()},
+                valid,
+                invalid,
+                i,
+                deadline,
+                tally,
+            ),
+        )
         for i in range(CLIENTS)
     ]
     try:
@@ -249,10 +357,15 @@ def test_soak(
         "unexpected_by": dict(sorted(tally.unexpected_by.items())),
         "servers": {
             name: {
-                "rss_mb_after_warmup": round(baseline.get(name, samples[name][0][1])["VmRSS"] / 1024, 1),
+                "rss_mb_after_warmup": round(
+                    baseline.get(name, samples[name][0][1])["VmRSS"] / 1024, 1
+                ),
                 "rss_mb_end": round(end[name]["VmRSS"] / 1024, 1),
                 "rss_mb_max": round(max(f["VmRSS"] for _, f in samples[name]) / 1024, 1),
-                "threads": [baseline.get(name, samples[name][0][1])["Threads"], end[name]["Threads"]],
+                "threads": [
+                    baseline.get(name, samples[name][0][1])["Threads"],
+                    end[name]["Threads"],
+                ],
                 "fds": [baseline.get(name, samples[name][0][1])["fds"], end[name]["fds"]],
             }
             for name in servers
@@ -270,5 +383,9 @@ def test_soak(
         first = baseline.get(name, samples[name][0][1])
         growth_mb = (end[name]["VmRSS"] - first["VmRSS"]) / 1024
         assert growth_mb < RSS_GROWTH_LIMIT_MB, f"{name}: RSS grew {growth_mb:.1f} MB after warm-up"
-        assert end[name]["Threads"] - first["Threads"] <= THREAD_GROWTH_LIMIT, (name, first, end[name])
+        assert end[name]["Threads"] - first["Threads"] <= THREAD_GROWTH_LIMIT, (
+            name,
+            first,
+            end[name],
+        )
         assert end[name]["fds"] - first["fds"] <= FD_GROWTH_LIMIT, (name, first, end[name])

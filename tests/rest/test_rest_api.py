@@ -24,13 +24,19 @@ from helpers import (
 
 
 def _predict(server: ServerProcess, body: Any, model: str = DEMO) -> requests.Response:
-    return requests.post(f"{server.rest_url}/v1/models/{model}:predict", data=json.dumps(body), timeout=60)
+    return requests.post(
+        f"{server.rest_url}/v1/models/{model}:predict", data=json.dumps(body), timeout=60
+    )
 
 
 def test_status_as_ovms_renders_it(rest_server: ServerProcess) -> None:
     expected = {
         "model_version_status": [
-            {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": "OK"}}
+            {
+                "version": "1",
+                "state": "AVAILABLE",
+                "status": {"error_code": "OK", "error_message": "OK"},
+            }
         ]
     }
     for path in ("", "/versions/1"):
@@ -40,11 +46,20 @@ def test_status_as_ovms_renders_it(rest_server: ServerProcess) -> None:
         assert reply.json() == expected
     # Labels are TF Serving's (OVMS ignores them): the demo model has none.
     reply = requests.get(f"{rest_server.rest_url}/v1/models/{DEMO}/labels/stable", timeout=10)
-    assert (reply.status_code, reply.json()) == (400, {"error": "Unrecognized servable version label: stable"})
+    assert (reply.status_code, reply.json()) == (
+        400,
+        {"error": "Unrecognized servable version label: stable"},
+    )
     missing = requests.get(f"{rest_server.rest_url}/v1/models/{DEMO}/versions/7", timeout=10)
-    assert (missing.status_code, missing.json()) == (404, {"error": "Model with requested version is not found"})
+    assert (missing.status_code, missing.json()) == (
+        404,
+        {"error": "Model with requested version is not found"},
+    )
     unknown = requests.get(f"{rest_server.rest_url}/v1/models/nope", timeout=10)
-    assert (unknown.status_code, unknown.json()) == (404, {"error": "Model with requested name is not found"})
+    assert (unknown.status_code, unknown.json()) == (
+        404,
+        {"error": "Model with requested name is not found"},
+    )
 
 
 def test_metadata_is_the_signature_def_map_in_json(rest_server: ServerProcess) -> None:
@@ -62,7 +77,9 @@ def test_metadata_is_the_signature_def_map_in_json(rest_server: ServerProcess) -
 
 
 @pytest.mark.parametrize("layout", ["row", "column", "column-named", "row-named"])
-def test_ten_photos_classified_and_same_numbers_as_grpc(rest_server: ServerProcess, layout: str) -> None:
+def test_ten_photos_classified_and_same_numbers_as_grpc(
+    rest_server: ServerProcess, layout: str
+) -> None:
     stub = rest_server.prediction_stub()
     for path, label in labeled_photos():
         x = photo_nchw(path)
@@ -78,8 +95,12 @@ def test_ten_photos_classified_and_same_numbers_as_grpc(rest_server: ServerProce
         prob = np.asarray(reply.json()[key], dtype=np.float32)
         assert prob.shape == (1, 1000)
         assert int(prob.argmax()) == label
-        grpc_prob = output_array(stub.Predict(predict_request({"data": tensor_proto(x)}), timeout=30).outputs["prob"])
-        np.testing.assert_array_equal(prob, grpc_prob)  # shortest round-trip floats: exactly the same
+        grpc_prob = output_array(
+            stub.Predict(predict_request({"data": tensor_proto(x)}), timeout=30).outputs["prob"]
+        )
+        np.testing.assert_array_equal(
+            prob, grpc_prob
+        )  # shortest round-trip floats: exactly the same
 
 
 def test_b64_jpeg_photos_classified(rest_nhwc_server: ServerProcess) -> None:
@@ -110,10 +131,16 @@ def test_tf_serving_documented_row_and_column_shapes(pair_server: ServerProcess)
     # Named instances must all have the same inputs.
     uneven = _predict(pair_server, {"instances": [{"a": a[0], "b": b[0]}, {"a": a[1]}]}, "pair")
     assert uneven.status_code == 400
-    assert uneven.json()["error"] == "Invalid JSON structure. Request inputs have different batch sizes"
+    assert (
+        uneven.json()["error"]
+        == "Invalid JSON structure. Request inputs have different batch sizes"
+    )
     # A model with two inputs has no unnamed format.
     unnamed = _predict(pair_server, {"instances": a}, "pair")
-    assert (unnamed.status_code, unnamed.json()["error"]) == (400, "Inputs inside buffer does not match expected format.")
+    assert (unnamed.status_code, unnamed.json()["error"]) == (
+        400,
+        "Inputs inside buffer does not match expected format.",
+    )
 
 
 def test_config_api_and_health(rest_server: ServerProcess) -> None:
@@ -144,7 +171,12 @@ def test_routing_refusals_and_cors(rest_server: ServerProcess) -> None:
         ("PUT", f"/v1/models/{DEMO}", 406, "Unsupported method"),
         ("GET", "/v1/config/reload", 406, "Unsupported method"),
         ("POST", f"/v1/models/{DEMO}:classify", 404, "Requested REST resource not found"),
-        ("GET", "/v1/models/../../etc/passwd", 400, "The provided base path is invalid or doesn't exists"),
+        (
+            "GET",
+            "/v1/models/../../etc/passwd",
+            400,
+            "The provided base path is invalid or doesn't exists",
+        ),
         ("GET", "/metrics", 400, "Invalid request URL"),  # metrics not enabled
     ]
     for method, path, status, message in cases:
@@ -163,21 +195,50 @@ def test_routing_refusals_and_cors(rest_server: ServerProcess) -> None:
 def test_curl(rest_server: ServerProcess) -> None:
     status = subprocess.run(
         ["curl", "-sS", "--noproxy", "*", f"{rest_server.rest_url}/v1/models/{DEMO}"],
-        capture_output=True, text=True, timeout=30, check=True,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
     )
     assert json.loads(status.stdout)["model_version_status"][0]["state"] == "AVAILABLE"
     # h2c (HTTP/2 without TLS) is served on the same port.
     h2c = subprocess.run(
-        ["curl", "-sS", "--noproxy", "*", "--http2-prior-knowledge", "-w", "%{http_version}",
-         "-o", "/dev/null", f"{rest_server.rest_url}/v2/health/ready"],
-        capture_output=True, text=True, timeout=30, check=True,
+        [
+            "curl",
+            "-sS",
+            "--noproxy",
+            "*",
+            "--http2-prior-knowledge",
+            "-w",
+            "%{http_version}",
+            "-o",
+            "/dev/null",
+            f"{rest_server.rest_url}/v2/health/ready",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
     )
     assert h2c.stdout == "2"
     body = json.dumps({"instances": photo_nchw(labeled_photos()[0][0]).tolist()})
     predict = subprocess.run(
-        ["curl", "-sS", "--noproxy", "*", "-X", "POST", "--data-binary", "@-",
-         f"{rest_server.rest_url}/v1/models/{DEMO}:predict"],
-        input=body, capture_output=True, text=True, timeout=60, check=True,
+        [
+            "curl",
+            "-sS",
+            "--noproxy",
+            "*",
+            "-X",
+            "POST",
+            "--data-binary",
+            "@-",
+            f"{rest_server.rest_url}/v1/models/{DEMO}:predict",
+        ],
+        input=body,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     assert int(np.argmax(json.loads(predict.stdout)["predictions"][0])) == labeled_photos()[0][1]
 

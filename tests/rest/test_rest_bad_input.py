@@ -17,21 +17,96 @@ BAD_BODIES: list[tuple[str, str | bytes, int, str]] = [
     ("malformed", b'{"instances": [1, 2', 400, "The file is not valid json"),
     ("not utf-8", b'{"instances": ["\xff"]}', 400, "The file is not valid json"),
     ("not an object", b"[1, 2, 3]", 400, "Request body should be JSON object"),
-    ("neither format", b'{"signature_name": ""}', 400, "Invalid JSON structure. Could not detect row or column format"),
-    ("both formats", b'{"instances": [1], "inputs": [1]}', 400, "Invalid JSON structure. Could not detect row or column format"),
-    ("instances not an array", b'{"instances": {"data": 1}}', 400, "Invalid JSON structure. Nonamed instance is not an array."),
-    ("empty instances", b'{"instances": []}', 400, "Invalid JSON structure. Missing instances in row format"),
-    ("ragged", b'{"instances": [[1, 2], [3]]}', 400, "Could not parse instance content. Not valid ndarray detected"),
-    ("wrong type", b'{"instances": [["a", "b"]]}', 400, "Could not parse instance content. Not valid ndarray detected"),
-    ("null", b'{"instances": [[1, null]]}', 400, "Could not parse instance content. Not valid ndarray detected"),
-    ("out of range", b'{"inputs": [[[[3.5e38, 1e39]]]]}', 400, "Could not parse input content. Not valid ndarray detected"),
-    ("b64 garbage", b'{"instances": [{"b64": "not base64!"}]}', 400, "Could not parse instance content. Not valid ndarray detected"),
-    ("b64 beside other keys", b'{"inputs": {"data": {"b64": "aGk=", "x": 1}}}', 400, "Could not parse input content. Not valid ndarray detected"),
-    ("named not an object", b'{"instances": [{"data": [1]}, [1]]}', 400, "Invalid JSON structure. One of named instances is not a JSON object."),
-    ("empty inputs", b'{"inputs": {}}', 400, "Invalid JSON structure. Missing inputs in column format"),
-    ("wrong input name", b'{"inputs": {"nope": [1]}}', 400, "Missing input with specific name - Required input: data"),
-    ("wrong shape", b'{"inputs": [[1, 2]]}', 400, "Invalid number of shape dimensions - Expected: (1,3,224,224); Actual: (1,2); input name: data"),
-    ("deep nesting", b'{"instances": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400, "Could not parse instance content. Not valid ndarray detected"),
+    (
+        "neither format",
+        b'{"signature_name": ""}',
+        400,
+        "Invalid JSON structure. Could not detect row or column format",
+    ),
+    (
+        "both formats",
+        b'{"instances": [1], "inputs": [1]}',
+        400,
+        "Invalid JSON structure. Could not detect row or column format",
+    ),
+    (
+        "instances not an array",
+        b'{"instances": {"data": 1}}',
+        400,
+        "Invalid JSON structure. Nonamed instance is not an array.",
+    ),
+    (
+        "empty instances",
+        b'{"instances": []}',
+        400,
+        "Invalid JSON structure. Missing instances in row format",
+    ),
+    (
+        "ragged",
+        b'{"instances": [[1, 2], [3]]}',
+        400,
+        "Could not parse instance content. Not valid ndarray detected",
+    ),
+    (
+        "wrong type",
+        b'{"instances": [["a", "b"]]}',
+        400,
+        "Could not parse instance content. Not valid ndarray detected",
+    ),
+    (
+        "null",
+        b'{"instances": [[1, null]]}',
+        400,
+        "Could not parse instance content. Not valid ndarray detected",
+    ),
+    (
+        "out of range",
+        b'{"inputs": [[[[3.5e38, 1e39]]]]}',
+        400,
+        "Could not parse input content. Not valid ndarray detected",
+    ),
+    (
+        "b64 garbage",
+        b'{"instances": [{"b64": "not base64!"}]}',
+        400,
+        "Could not parse instance content. Not valid ndarray detected",
+    ),
+    (
+        "b64 beside other keys",
+        b'{"inputs": {"data": {"b64": "aGk=", "x": 1}}}',
+        400,
+        "Could not parse input content. Not valid ndarray detected",
+    ),
+    (
+        "named not an object",
+        b'{"instances": [{"data": [1]}, [1]]}',
+        400,
+        "Invalid JSON structure. One of named instances is not a JSON object.",
+    ),
+    (
+        "empty inputs",
+        b'{"inputs": {}}',
+        400,
+        "Invalid JSON structure. Missing inputs in column format",
+    ),
+    (
+        "wrong input name",
+        b'{"inputs": {"nope": [1]}}',
+        400,
+        "Missing input with specific name - Required input: data",
+    ),
+    (
+        "wrong shape",
+        b'{"inputs": [[1, 2]]}',
+        400,
+        "Invalid number of shape dimensions - Expected: (1,3,224,224); Actual: (1,2); input name: data",
+    ),
+    (
+        "deep nesting",
+        b'{"instances": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        400,
+        "Could not parse instance content. Not valid ndarray detected",
+    ),
 ]
 
 
@@ -42,7 +117,9 @@ def _alive(server: ServerProcess) -> None:
 
 
 @pytest.mark.parametrize("case, body, status, message", BAD_BODIES, ids=[c[0] for c in BAD_BODIES])
-def test_bad_body(rest_server: ServerProcess, case: str, body: bytes, status: int, message: str) -> None:
+def test_bad_body(
+    rest_server: ServerProcess, case: str, body: bytes, status: int, message: str
+) -> None:
     reply = requests.post(f"{rest_server.rest_url}/v1/models/{DEMO}:predict", data=body, timeout=60)
     assert reply.status_code == status, reply.text
     error = reply.json()["error"]
@@ -51,17 +128,24 @@ def test_bad_body(rest_server: ServerProcess, case: str, body: bytes, status: in
 
 
 def test_huge_declared_and_actual_sizes(tmp_path: Path) -> None:
-    with ServerProcess("--max_message_bytes", "1000000", log_path=tmp_path / "server.log", rest=True) as server:
+    with ServerProcess(
+        "--max_message_bytes", "1000000", log_path=tmp_path / "server.log", rest=True
+    ) as server:
         connection = http.client.HTTPConnection("127.0.0.1", server.rest_port, timeout=10)
         connection.putrequest("POST", f"/v1/models/{DEMO}:predict")
         connection.putheader("Content-Length", str(1 << 40))
         connection.endheaders()
         reply = connection.getresponse()
-        assert (reply.status, json.loads(reply.read())) == (413, {"error": "Request body is larger than the server accepts"})
+        assert (reply.status, json.loads(reply.read())) == (
+            413,
+            {"error": "Request body is larger than the server accepts"},
+        )
         connection.close()
         # No Content-Length (chunked), larger than the limit as it arrives.
         chunks = (b"[" * 65536 for _ in range(20))
-        reply2 = requests.post(f"{server.rest_url}/v1/models/{DEMO}:predict", data=chunks, timeout=30)
+        reply2 = requests.post(
+            f"{server.rest_url}/v1/models/{DEMO}:predict", data=chunks, timeout=30
+        )
         assert reply2.status_code == 413
         _alive(server)
 
@@ -69,7 +153,11 @@ def test_huge_declared_and_actual_sizes(tmp_path: Path) -> None:
 def test_half_a_request_then_gone(rest_server: ServerProcess) -> None:
     """A client that sends part of a body and disconnects costs nothing lasting."""
     with socket.create_connection(("127.0.0.1", rest_server.rest_port), timeout=10) as s:
-        s.sendall(b"POST /v1/models/" + DEMO.encode() + b":predict HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"inst")
+        s.sendall(
+            b"POST /v1/models/"
+            + DEMO.encode()
+            + b':predict HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"inst'
+        )
     for _ in range(3):
         _alive(rest_server)
 
@@ -84,18 +172,29 @@ def test_grpc_health_check_and_strict_readiness(tmp_path: Path) -> None:
     bad.mkdir(parents=True)
     (bad / "model.xml").write_text("<not a model/>")
     config = write_config(tmp_path / "config.json", [{"name": "good", "base_path": str(good)}])
-    with ServerProcess("--config_path", str(config), log_path=tmp_path / "server.log", rest=True) as server:
+    with ServerProcess(
+        "--config_path", str(config), log_path=tmp_path / "server.log", rest=True
+    ) as server:
         stub = health_pb2_grpc.HealthStub(server.channel)
 
         def grpc_status(service: str = "") -> Any:
             return stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=10).status
 
         assert grpc_status() == health_pb2.HealthCheckResponse.SERVING
-        assert grpc_status("tensorflow.serving.PredictionService") == health_pb2.HealthCheckResponse.SERVING
+        assert (
+            grpc_status("tensorflow.serving.PredictionService")
+            == health_pb2.HealthCheckResponse.SERVING
+        )
         assert grpc_status("no.such.Service") == health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
         assert requests.get(f"{server.rest_url}/v2/health/ready", timeout=10).status_code == 200
         # Add a model that fails to load: not ready until it is fixed or removed.
-        write_config(config, [{"name": "good", "base_path": str(good)}, {"name": "bad", "base_path": str(bad.parent)}])
+        write_config(
+            config,
+            [
+                {"name": "good", "base_path": str(good)},
+                {"name": "bad", "base_path": str(bad.parent)},
+            ],
+        )
         reload = requests.post(f"{server.rest_url}/v1/config/reload", timeout=60)
         assert reload.status_code == 201, reload.text
         assert set(reload.json()) == {"good", "bad"}
@@ -113,7 +212,9 @@ def test_grpc_health_check_and_strict_readiness(tmp_path: Path) -> None:
         config.write_text("{ nope")
         broken = requests.post(f"{server.rest_url}/v1/config/reload", timeout=60)
         assert (broken.status_code, broken.json()) == (
-            412, {"error": "Reloading config file failed. Check server logs for more info."})
+            412,
+            {"error": "Reloading config file failed. Check server logs for more info."},
+        )
         assert grpc_status() == health_pb2.HealthCheckResponse.SERVING
 
 
@@ -123,11 +224,21 @@ def test_rest_config_reload_picks_up_a_new_model(tmp_path: Path) -> None:
     args = ("--config_path", str(config), "--file_system_poll_wait_seconds", "0")
     with ServerProcess(*args, log_path=tmp_path / "server.log", rest=True) as server:
         second = tiny_repo(tmp_path / "second", [2])
-        write_config(config, [{"name": "first", "base_path": str(first)}, {"name": "second", "base_path": str(second)}])
+        write_config(
+            config,
+            [
+                {"name": "first", "base_path": str(first)},
+                {"name": "second", "base_path": str(second)},
+            ],
+        )
         reload = requests.post(f"{server.rest_url}/v1/config/reload", timeout=60)
         assert reload.status_code == 201
         assert sorted(reload.json()) == ["first", "second"]
-        reply = requests.post(f"{server.rest_url}/v1/models/second:predict", json={"instances": [[1, 1, 1, 1]]}, timeout=30)
+        reply = requests.post(
+            f"{server.rest_url}/v1/models/second:predict",
+            json={"instances": [[1, 1, 1, 1]]},
+            timeout=30,
+        )
         assert reply.json() == {"predictions": [[2.0, 2.0, 2.0, 2.0]]}
 
 

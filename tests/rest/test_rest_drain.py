@@ -17,7 +17,10 @@ def test_not_ready_while_draining(tmp_path: Path) -> None:
         x = np.zeros((1, 3, 224, 224), np.float32)
         stub = server.prediction_stub()
         # With one infer request these queue: the drain takes a while.
-        pending = [stub.Predict.future(predict_request({"data": tensor_proto(x)}), timeout=120) for _ in range(24)]
+        pending = [
+            stub.Predict.future(predict_request({"data": tensor_proto(x)}), timeout=120)
+            for _ in range(24)
+        ]
         time.sleep(0.2)
         assert server.proc is not None
         server.proc.send_signal(signal.SIGTERM)

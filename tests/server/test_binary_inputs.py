@@ -41,13 +41,17 @@ def _error(server: ServerProcess, request: Any) -> tuple[grpc.StatusCode, str]:
     return err.value.code(), err.value.details()
 
 
-def test_jpegs_classify_like_the_float_path(nhwc_server: ServerProcess, demo_server: ServerProcess) -> None:
+def test_jpegs_classify_like_the_float_path(
+    nhwc_server: ServerProcess, demo_server: ServerProcess
+) -> None:
     for path, label in labeled_photos():
         reply = nhwc_server.prediction_stub().Predict(
-            predict_request({"data": binary_proto([path.read_bytes()])}), timeout=30)
+            predict_request({"data": binary_proto([path.read_bytes()])}), timeout=30
+        )
         binary = output_array(reply.outputs["prob"])
         reply = demo_server.prediction_stub().Predict(
-            predict_request({"data": tensor_proto(photo_nchw(path))}), timeout=30)
+            predict_request({"data": tensor_proto(photo_nchw(path))}), timeout=30
+        )
         floats = output_array(reply.outputs["prob"])
         assert int(binary.argmax()) == int(floats.argmax()) == label, path.name
 
@@ -56,15 +60,25 @@ def test_png_input(nhwc_server: ServerProcess) -> None:
     path, label = labeled_photos()[0]
     ok, png = cv2.imencode(".png", cv2.imread(str(path)))
     assert ok
-    reply = nhwc_server.prediction_stub().Predict(predict_request({"data": binary_proto([png.tobytes()])}), timeout=30)
+    reply = nhwc_server.prediction_stub().Predict(
+        predict_request({"data": binary_proto([png.tobytes()])}), timeout=30
+    )
     assert int(output_array(reply.outputs["prob"]).argmax()) == label
 
 
 @pytest.fixture(scope="module")
 def batch_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     log = Path(tmp_path_factory.mktemp("batch")) / "server.log"
-    args = ["--model_name", "demo", "--model_path", str(DEMO_MODEL_PATH), "--layout", "NHWC:NCHW",
-            "--batch_size", "-1"]
+    args = [
+        "--model_name",
+        "demo",
+        "--model_path",
+        str(DEMO_MODEL_PATH),
+        "--layout",
+        "NHWC:NCHW",
+        "--batch_size",
+        "-1",
+    ]
     with ServerProcess(*args, log_path=log) as server:
         yield server
 
@@ -72,7 +86,9 @@ def batch_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPro
 def test_batch_of_ten_photos(batch_server: ServerProcess) -> None:
     photos = labeled_photos()
     reply = batch_server.prediction_stub().Predict(
-        predict_request({"data": binary_proto([p.read_bytes() for p, _ in photos])}, model="demo"), timeout=60)
+        predict_request({"data": binary_proto([p.read_bytes() for p, _ in photos])}, model="demo"),
+        timeout=60,
+    )
     prob = output_array(reply.outputs["prob"])
     assert prob.shape == (10, 1000)
     assert prob.argmax(axis=1).tolist() == [label for _, label in photos]
@@ -82,10 +98,16 @@ def test_binary_errors(nhwc_server: ServerProcess, demo_server: ServerProcess) -
     jpeg = labeled_photos()[0][0].read_bytes()
     invalid = grpc.StatusCode.INVALID_ARGUMENT
     assert _error(nhwc_server, predict_request({"data": binary_proto([b"not an image"])})) == (
-        invalid, "Image parsing failed")
-    assert _error(nhwc_server, predict_request({"data": binary_proto([jpeg[: len(jpeg) // 3]])})) == (
-        invalid, "Image parsing failed")
-    assert _error(nhwc_server, predict_request({"data": binary_proto([b""])})) == (invalid, "String val is empty")
+        invalid,
+        "Image parsing failed",
+    )
+    assert _error(
+        nhwc_server, predict_request({"data": binary_proto([jpeg[: len(jpeg) // 3]])})
+    ) == (invalid, "Image parsing failed")
+    assert _error(nhwc_server, predict_request({"data": binary_proto([b""])})) == (
+        invalid,
+        "String val is empty",
+    )
     t = binary_proto([jpeg])
     t.tensor_shape.dim.extend([tensor_shape_pb2.TensorShapeProto.Dim(size=1)] * 3)
     assert _error(nhwc_server, predict_request({"data": t})) == (
@@ -96,12 +118,19 @@ def test_binary_errors(nhwc_server: ServerProcess, demo_server: ServerProcess) -
     code, details = _error(nhwc_server, predict_request({"data": binary_proto([jpeg], dim0=2)}))
     assert (code, details.split(" - ")[0]) == (invalid, "Invalid input batch size")
     code, details = _error(nhwc_server, predict_request({"data": binary_proto([jpeg, jpeg])}))
-    assert (code, details) == (invalid, "Invalid input batch size - Expected: 1; Actual: 2; input name: data")
+    assert (code, details) == (
+        invalid,
+        "Invalid input batch size - Expected: 1; Actual: 2; input name: data",
+    )
     assert _error(demo_server, predict_request({"data": binary_proto([jpeg])})) == (
-        invalid, "Received binary image input but resource not configured to accept NHWC layout")
+        invalid,
+        "Received binary image input but resource not configured to accept NHWC layout",
+    )
     _, gray = cv2.imencode(".png", np.zeros((50, 60), np.uint8))
     assert _error(nhwc_server, predict_request({"data": binary_proto([gray.tobytes()])})) == (
-        invalid, "Invalid number of channels in binary input")
+        invalid,
+        "Invalid number of channels in binary input",
+    )
 
 
 def test_huge_announced_image_is_rejected(nhwc_server: ServerProcess) -> None:
@@ -110,12 +139,18 @@ def test_huge_announced_image_is_rejected(nhwc_server: ServerProcess) -> None:
     import zlib
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
-    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 60000, 60000, 8, 2, 0, 0, 0))
+    png = b"\x89PNG\r\n\x1a\n" + chunk(
+        b"IHDR", struct.pack(">IIBBBBB", 60000, 60000, 8, 2, 0, 0, 0)
+    )
     png += chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b"")
     assert _error(nhwc_server, predict_request({"data": binary_proto([png])})) == (
-        grpc.StatusCode.INVALID_ARGUMENT, "Image parsing failed")
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Image parsing failed",
+    )
     assert nhwc_server.alive
 
 
@@ -128,19 +163,33 @@ def dynamic_nhwc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Se
     y.output(0).get_tensor().set_names({"mean"})
     (root / "m" / "1").mkdir(parents=True)
     ov.save_model(ov.Model([ops.result(y)], [x], "mean"), str(root / "m" / "1" / "model.xml"))
-    with ServerProcess("--model_name", "m", "--model_path", str(root / "m"), "--layout", "NHWC",
-                       log_path=root / "server.log") as server:
+    with ServerProcess(
+        "--model_name",
+        "m",
+        "--model_path",
+        str(root / "m"),
+        "--layout",
+        "NHWC",
+        log_path=root / "server.log",
+    ) as server:
         yield server
 
 
-def test_dynamic_size_keeps_resolution_and_pixels_unscaled(dynamic_nhwc_server: ServerProcess) -> None:
+def test_dynamic_size_keeps_resolution_and_pixels_unscaled(
+    dynamic_nhwc_server: ServerProcess,
+) -> None:
     img = np.full((30, 40, 3), (10, 20, 30), np.uint8)  # BGR
     _, png = cv2.imencode(".png", img)
     reply = dynamic_nhwc_server.prediction_stub().Predict(
-        predict_request({"image": binary_proto([png.tobytes()])}, model="m"), timeout=30)
+        predict_request({"image": binary_proto([png.tobytes()])}, model="m"), timeout=30
+    )
     # Pixels arrive in BGR order, 0..255 unscaled.
     assert output_array(reply.outputs["mean"]).tolist() == [[10.0, 20.0, 30.0]]
     _, other = cv2.imencode(".png", np.zeros((31, 40, 3), np.uint8))
-    assert _error(dynamic_nhwc_server, predict_request({"image": binary_proto([png.tobytes(), other.tobytes()])},
-                                                       model="m")) == (
-        grpc.StatusCode.INVALID_ARGUMENT, "Binary input images for this endpoint are required to have the same resolution")
+    assert _error(
+        dynamic_nhwc_server,
+        predict_request({"image": binary_proto([png.tobytes(), other.tobytes()])}, model="m"),
+    ) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Binary input images for this endpoint are required to have the same resolution",
+    )

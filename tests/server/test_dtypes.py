@@ -40,7 +40,11 @@ def dtype_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPro
         y = ops.convert(x, ov.Type.f64)
         y.output(0).get_tensor().set_names({"y"})
         (root / name / "1").mkdir(parents=True)
-        ov.save_model(ov.Model([ops.result(y)], [x], name), str(root / name / "1" / "model.xml"), compress_to_fp16=False)
+        ov.save_model(
+            ov.Model([ops.result(y)], [x], name),
+            str(root / name / "1" / "model.xml"),
+            compress_to_fp16=False,
+        )
         entries.append(f'{{"config": {{"name": "{name}", "base_path": "{name}"}}}}')
     config = root / "config.json"
     config.write_text('{"model_config_list": [' + ",".join(entries) + "]}")
@@ -57,8 +61,12 @@ def _values(np_dtype: Any) -> np.ndarray[Any, Any]:
     return np.array([[-1.5, 0.0, 0.25], [3.0, 1024.0, -7.125]], dtype=np_dtype)
 
 
-@pytest.mark.parametrize("np_dtype, ov_type, field", DTYPES, ids=[np.dtype(d[0]).name for d in DTYPES])
-def test_tensor_content_and_typed_values(dtype_server: ServerProcess, np_dtype: Any, ov_type: ov.Type, field: str) -> None:
+@pytest.mark.parametrize(
+    "np_dtype, ov_type, field", DTYPES, ids=[np.dtype(d[0]).name for d in DTYPES]
+)
+def test_tensor_content_and_typed_values(
+    dtype_server: ServerProcess, np_dtype: Any, ov_type: ov.Type, field: str
+) -> None:
     name = np.dtype(np_dtype).name
     x = _values(np_dtype)
     stub = dtype_server.prediction_stub()

@@ -31,42 +31,96 @@ NOT_FOUND = grpc.StatusCode.NOT_FOUND
 @pytest.mark.parametrize(
     "inputs, model, version, code, details",
     [
-        ({"data": tensor_proto(IMAGE)}, "nope", None, NOT_FOUND, "Model with requested name is not found"),
-        ({"data": tensor_proto(IMAGE)}, DEMO, 7, NOT_FOUND, "Model with requested version is not found"),
+        (
+            {"data": tensor_proto(IMAGE)},
+            "nope",
+            None,
+            NOT_FOUND,
+            "Model with requested name is not found",
+        ),
+        (
+            {"data": tensor_proto(IMAGE)},
+            DEMO,
+            7,
+            NOT_FOUND,
+            "Model with requested version is not found",
+        ),
         ({}, DEMO, None, INVALID, "Invalid number of inputs - Expected: 1; Actual: 0"),
         (
-            {"data": tensor_proto(IMAGE), "extra": tensor_proto(IMAGE)}, DEMO, None, INVALID,
+            {"data": tensor_proto(IMAGE), "extra": tensor_proto(IMAGE)},
+            DEMO,
+            None,
+            INVALID,
             "Invalid number of inputs - Expected: 1; Actual: 2",
         ),
-        ({"input": tensor_proto(IMAGE)}, DEMO, None, INVALID, "Missing input with specific name - Required input: data"),
         (
-            {"data": tensor_proto(IMAGE.astype(np.int32))}, DEMO, None, INVALID,
+            {"input": tensor_proto(IMAGE)},
+            DEMO,
+            None,
+            INVALID,
+            "Missing input with specific name - Required input: data",
+        ),
+        (
+            {"data": tensor_proto(IMAGE.astype(np.int32))},
+            DEMO,
+            None,
+            INVALID,
             "Invalid input precision - Expected: FP32; Actual: I32; input name: data",
         ),
         (
-            {"data": tensor_proto(np.zeros((1, 3, 224), np.float32))}, DEMO, None, INVALID,
+            {"data": tensor_proto(np.zeros((1, 3, 224), np.float32))},
+            DEMO,
+            None,
+            INVALID,
             "Invalid number of shape dimensions - Expected: (1,3,224,224); Actual: (1,3,224); input name: data",
         ),
         (
-            {"data": tensor_proto(np.zeros((2, 3, 224, 224), np.float32))}, DEMO, None, INVALID,
+            {"data": tensor_proto(np.zeros((2, 3, 224, 224), np.float32))},
+            DEMO,
+            None,
+            INVALID,
             "Invalid input batch size - Expected: 1; Actual: 2; input name: data",
         ),
         (
-            {"data": tensor_proto(np.zeros((1, 3, 224, 225), np.float32))}, DEMO, None, INVALID,
+            {"data": tensor_proto(np.zeros((1, 3, 224, 225), np.float32))},
+            DEMO,
+            None,
+            INVALID,
             "Invalid input shape - Expected: (1,3,224,224); Actual: (1,3,224,225); input name: data",
         ),
         (
-            {"data": tensor_proto(np.zeros((1, 3, 0, 224), np.float32))}, DEMO, None, INVALID,
+            {"data": tensor_proto(np.zeros((1, 3, 0, 224), np.float32))},
+            DEMO,
+            None,
+            INVALID,
             "Invalid input shape - Negative or zero dimension size is not acceptable: (1,3,0,224); input name: data",
         ),
     ],
-    ids=["unknown-model", "unknown-version", "no-inputs", "too-many-inputs", "wrong-name", "wrong-dtype",
-         "wrong-rank", "wrong-batch", "wrong-shape", "zero-dim"],
+    ids=[
+        "unknown-model",
+        "unknown-version",
+        "no-inputs",
+        "too-many-inputs",
+        "wrong-name",
+        "wrong-dtype",
+        "wrong-rank",
+        "wrong-batch",
+        "wrong-shape",
+        "zero-dim",
+    ],
 )
 def test_predict_errors(
-    demo_server: ServerProcess, inputs: Any, model: str, version: int | None, code: grpc.StatusCode, details: str
+    demo_server: ServerProcess,
+    inputs: Any,
+    model: str,
+    version: int | None,
+    code: grpc.StatusCode,
+    details: str,
 ) -> None:
-    assert _predict_error(demo_server, predict_request(inputs, model=model, version=version)) == (code, details)
+    assert _predict_error(demo_server, predict_request(inputs, model=model, version=version)) == (
+        code,
+        details,
+    )
 
 
 def test_negative_dim(demo_server: ServerProcess) -> None:

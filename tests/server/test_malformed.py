@@ -46,7 +46,9 @@ def test_shape_whose_element_count_overflows(demo_server: ServerProcess) -> None
     _still_serving(demo_server)
 
 
-def test_huge_declared_shape_with_small_content(demo_server: ServerProcess, tmp_path: object) -> None:
+def test_huge_declared_shape_with_small_content(
+    demo_server: ServerProcess, tmp_path: object
+) -> None:
     """A shape claiming 2^40 elements: rejected by the shape checks, nothing allocated."""
     t = tensor_proto(np.zeros((4,), np.float32))
     t.tensor_shape.ClearField("dim")
@@ -60,5 +62,7 @@ def test_huge_declared_shape_with_small_content(demo_server: ServerProcess, tmp_
 def _still_serving(server: ServerProcess) -> None:
     assert server.alive
     path, label = labeled_photos()[0]
-    reply = server.prediction_stub().Predict(predict_request({"data": tensor_proto(photo_nchw(path))}), timeout=30)
+    reply = server.prediction_stub().Predict(
+        predict_request({"data": tensor_proto(photo_nchw(path))}), timeout=30
+    )
     assert int(output_array(reply.outputs["prob"]).argmax()) == label

@@ -6,7 +6,9 @@ from helpers import DEMO, ServerProcess, status_request
 from ovms_rs._proto.tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
 
 
-def _metadata(server: ServerProcess, version: int | None = None) -> get_model_metadata_pb2.SignatureDefMap:
+def _metadata(
+    server: ServerProcess, version: int | None = None
+) -> get_model_metadata_pb2.SignatureDefMap:
     req = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
     req.model_spec.name = DEMO
     if version is not None:
@@ -25,10 +27,10 @@ def test_metadata_signature(demo_server: ServerProcess) -> None:
     for version in (None, 0, 1):
         sig = _metadata(demo_server, version).signature_def["serving_default"]
         assert sig.method_name == "tensorflow/serving/predict"
-        (name, info), = sig.inputs.items()
+        ((name, info),) = sig.inputs.items()
         assert (name, info.name, info.dtype) == ("data", "data", 1)
         assert [d.size for d in info.tensor_shape.dim] == [1, 3, 224, 224]
-        (name, info), = sig.outputs.items()
+        ((name, info),) = sig.outputs.items()
         assert (name, info.dtype, [d.size for d in info.tensor_shape.dim]) == ("prob", 1, [1, 1000])
 
 

@@ -34,7 +34,9 @@ def test_ten_photos_are_classified_correctly(demo_server: ServerProcess) -> None
 def test_explicit_version_and_output_filter(demo_server: ServerProcess) -> None:
     stub = demo_server.prediction_stub()
     path, label = labeled_photos()[0]
-    req = predict_request({"data": tensor_proto(photo_nchw(path))}, version=1, output_filter=["prob"])
+    req = predict_request(
+        {"data": tensor_proto(photo_nchw(path))}, version=1, output_filter=["prob"]
+    )
     reply = stub.Predict(req, timeout=30)
     assert list(reply.outputs) == ["prob"]
     assert int(output_array(reply.outputs["prob"]).argmax()) == label
@@ -42,7 +44,9 @@ def test_explicit_version_and_output_filter(demo_server: ServerProcess) -> None:
 
 def test_unknown_output_filter_is_invalid_argument(demo_server: ServerProcess) -> None:
     stub = demo_server.prediction_stub()
-    req = predict_request({"data": tensor_proto(np.zeros((1, 3, 224, 224), np.float32))}, output_filter=["nope"])
+    req = predict_request(
+        {"data": tensor_proto(np.zeros((1, 3, 224, 224), np.float32))}, output_filter=["nope"]
+    )
     with pytest.raises(grpc.RpcError) as err:
         stub.Predict(req, timeout=30)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT

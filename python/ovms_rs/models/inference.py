@@ -20,7 +20,9 @@ def run_inference(
     returns the outputs [(name, view of the request's buffer)] and the inference's nanoseconds."""
     for port, array in arrays.items():
         shareable = shareable_view(array)
-        request.set_input_tensor(port, ov.Tensor(shareable, shared_memory=shareable.flags.writeable))
+        request.set_input_tensor(
+            port, ov.Tensor(shareable, shared_memory=shareable.flags.writeable)
+        )
     inferring = time.perf_counter_ns()
     request.infer()
     inference_ns = time.perf_counter_ns() - inferring

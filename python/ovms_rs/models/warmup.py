@@ -71,9 +71,7 @@ def replay_file(mv: ModelVersion, path: Path) -> int:
     except ValueError as e:
         raise WarmupError(f"Bad warmup file {path} (not TFRecord, or corrupted): {e}") from None
     if len(records) > MAX_RECORDS:
-        raise WarmupError(
-            f"Number of warmup records exceeds the maximum ({MAX_RECORDS}) at {path}"
-        )
+        raise WarmupError(f"Number of warmup records exceeds the maximum ({MAX_RECORDS}) at {path}")
     for i, record in enumerate(records):
         try:
             entry = prediction_log_pb2.PredictionLog.FromString(record)
