@@ -25,7 +25,9 @@ from typing import Any
 import numpy as np
 
 from . import report
-from .loadgen_native import CLIENTS, AnyLoadGenerator
+from .floor_server import canned_reply
+from .loadgen_native import CLIENTS, FLOOR_BINARY, AnyLoadGenerator
+from .loadgen_native import build as build_loadgen
 from .stats import summarize
 from .targets import InProcessTarget, Server
 from .workloads import Workload, all_workloads, build_tiny_model
@@ -34,6 +36,14 @@ OVMS_RS = "ovms_rs"
 PLAIN = "plain-python"
 IN_PROCESS = "in-process"
 FLOOR = "grpcio-floor"  # informational, workload (c) only: grpcio's own per-request cost
+# Workload (c) only: tonic's server answering a canned reply, what no server on this stack can beat.
+TRANSPORT_FLOOR = "transport-floor"
+# With --floor-steps: the floor plus the steps the server takes besides Python (the reassembly copy, then
+# also the hand-off to a handler thread and back), to split ovms_rs's overhead.
+FLOOR_STEPS = {
+    "floor+copy": ["--copy"],
+    "floor+copy+hand-off": ["--copy", "--hand-off"],
+}
 # Informational, workload (c) only: ovms_rs on grpcio's server instead of its Rust transport.
 OVMS_RS_GRPCIO = "ovms_rs-grpcio"
 TARGETS = (IN_PROCESS, OVMS_RS, PLAIN)
@@ -109,6 +119,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--scale", type=float, default=1.0, help="multiply request counts and time bounds"
     )
     p.add_argument(
+        "--floor-steps",
+        action="store_true",
+        help="(c): also the transport floor plus the server's copy and thread hand-off (informational)",
+    )
+    p.add_argument(
         "--client",
         choices=CLIENTS,
         default="native",
@@ -136,7 +151,7 @@ def check_outputs(
 
     answers: dict[str, Any] = {}
     for name, server in servers.items():
-        if name == FLOOR:
+        if name in (FLOOR, TRANSPORT_FLOOR, *FLOOR_STEPS):
             continue  # answers a canned reply by design
         channel = grpc.insecure_channel(
             server.address,
@@ -225,6 +240,25 @@ def run_workload(
                 server_cpu,
                 logs / f"{workload.key}-floor.log",
             )
+            reply = logs.parent / "floor-reply.bin"
+            reply.write_bytes(canned_reply(workload.model_name))
+            servers[TRANSPORT_FLOOR] = Server(
+                TRANSPORT_FLOOR,
+                [],
+                ["--reply", str(reply)],
+                server_cpu,
+                logs / f"{workload.key}-transport-floor.log",
+                program=[str(build_loadgen(FLOOR_BINARY))],
+            )
+            for name, steps in FLOOR_STEPS.items() if args.floor_steps else ():
+                servers[name] = Server(
+                    name,
+                    [],
+                    ["--reply", str(reply), *steps],
+                    server_cpu,
+                    logs / f"{workload.key}-{name}.log",
+                    program=[str(build_loadgen(FLOOR_BINARY))],
+                )
         for server in servers.values():
             server.wait_ready()
         result["commands"] = {name: " ".join(s.cmd) for name, s in servers.items()}

@@ -25,10 +25,12 @@ from .targets import reap
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "ovms_rs_loadgen"
 BINARY = "ovms-rs-loadgen"
+FLOOR_BINARY = "ovms-rs-floor"
 
 
-def build() -> Path:
-    """Builds the load generator (release) and returns its path."""
+def build(binary: str = BINARY) -> Path:
+    """Builds the load generator's package (release) and returns the path of `binary`: the generator,
+    or `FLOOR_BINARY` (the transport floor server)."""
     cargo = shutil.which("cargo")
     if cargo is None:
         raise RuntimeError(
@@ -53,9 +55,9 @@ def build() -> Path:
     for line in built.stdout.splitlines():
         message = json.loads(line)
         if message.get("reason") == "compiler-artifact" and message.get("executable"):
-            if message["target"]["name"] == BINARY:
+            if message["target"]["name"] == binary:
                 return Path(message["executable"])
-    raise RuntimeError(f"cargo built {PACKAGE} but did not name the {BINARY} executable")
+    raise RuntimeError(f"cargo built {PACKAGE} but did not name the {binary} executable")
 
 
 class NativeLoadGenerator:

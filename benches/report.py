@@ -12,7 +12,16 @@ CLIENT_TEXT = {
     "native": "compiled (benches/loadgen/: Rust, h2 on one thread, one connection per request in flight)",
     "grpcio": "grpcio's Python client (one process and one channel per request in flight)",
 }
-TARGETS = ("in-process", "ovms_rs", "plain-python", "ovms_rs-grpcio", "grpcio-floor")
+TARGETS = (
+    "in-process",
+    "ovms_rs",
+    "plain-python",
+    "ovms_rs-grpcio",
+    "grpcio-floor",
+    "transport-floor",
+    "floor+copy",
+    "floor+copy+hand-off",
+)
 
 
 def machine() -> dict[str, Any]:
@@ -153,6 +162,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 ">= 1.5",
                 r >= 1.5,
             )
+    rows.extend(overhead_targets(results))
     decode = results["workloads"].get("b", {}).get("decode")
     if decode:
         ours, cv = decode.get("ovms_rs", {}), decode.get("opencv", {})
@@ -186,6 +196,63 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             "<= 1.05",
             g <= 0.05,
         )
+    return rows
+
+
+def overhead_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The per-request overhead goals (issue 20) at every concurrency measured: (a) and (b) against the
+    in-process limit, (c) against the transport floor and as server CPU above in-process's."""
+    rows: list[dict[str, Any]] = []
+    levels = results["meta"]["concurrency"]
+
+    def row(name: str, figure: str, baseline: str, ratio: float, goal: str, met: bool) -> None:
+        rows.append(
+            {
+                "target": name,
+                "figure": figure,
+                "baseline": baseline,
+                "ratio": ratio,
+                "goal": goal,
+                "met": met,
+            }
+        )
+
+    for key, goal in (("a", 0.95), ("b", 0.90)):
+        for c in levels:
+            ours, ref = _point(results, key, c, "ovms_rs"), _point(results, key, c, "in-process")
+            if ours and ref:
+                r = ours["rps"] / ref["rps"]
+                row(
+                    f"({key}) req/s vs in-process at concurrency {c}",
+                    f"{ours['rps']:.1f} req/s",
+                    f"in-process {ref['rps']:.1f} req/s",
+                    r,
+                    f">= {goal}",
+                    r >= goal,
+                )
+    for c in levels:
+        ours, floor = _point(results, "c", c, "ovms_rs"), _point(results, "c", c, "transport-floor")
+        ref = _point(results, "c", c, "in-process")
+        if ours and floor:
+            r = ours["rps"] / floor["rps"]
+            row(
+                f"(c) req/s vs the transport floor at concurrency {c}",
+                f"{ours['rps']:.0f} req/s",
+                f"transport-floor {floor['rps']:.0f} req/s",
+                r,
+                ">= 0.8",
+                r >= 0.8,
+            )
+        if ours and ref and ours["target_cpu_ms_per_req"] and ref["target_cpu_ms_per_req"]:
+            above = ours["target_cpu_ms_per_req"] - ref["target_cpu_ms_per_req"]
+            row(
+                f"(c) server CPU per request above in-process's at concurrency {c}",
+                f"{above:.3f} ms",
+                f"in-process {ref['target_cpu_ms_per_req']:.3f} ms",
+                ours["target_cpu_ms_per_req"] / ref["target_cpu_ms_per_req"],
+                "<= 0.20 ms",
+                above <= 0.20,
+            )
     return rows
 
 
@@ -288,6 +355,9 @@ def markdown(results: dict[str, Any]) -> str:
         "without reading the request: what any server on grpcio's synchronous Python server pays per request.",
         "ovms_rs-grpcio ((c) only, informational): ovms_rs with `--grpc_transport grpcio` (grpcio's Python "
         "server instead of the Rust HTTP/2 transport): what the transport buys.",
+        "transport-floor ((c) only): tonic's HTTP/2 server with the server's transport settings, reading every "
+        "request to its end and answering a canned reply (`benches/loadgen/src/floor.rs`): what no server on "
+        "this stack can beat.",
         "",
         "CPU-normalised: in-process CPU per request / this target's, i.e. the throughput ratio if each had "
         "the core to itself (the wall-clock ratio also depends on who else ran on that core during the "
@@ -318,6 +388,9 @@ def plot(results: dict[str, Any], path: Path) -> Path | None:
         "ovms_rs": ("tab:orange", "-", "o"),
         "plain-python": ("tab:blue", "-", "^"),
         "grpcio-floor": ("tab:gray", ":", "x"),
+        "transport-floor": ("black", ":", "+"),
+        "floor+copy": ("tab:olive", ":", "+"),
+        "floor+copy+hand-off": ("tab:cyan", ":", "+"),
         "ovms_rs-grpcio": ("tab:red", ":", "d"),
     }
     for col, (key, w) in enumerate(workloads.items()):

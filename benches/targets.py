@@ -53,19 +53,24 @@ def child_env() -> dict[str, str]:
 
 
 class Server:
-    """A gRPC server (`module` is `ovms_rs` or `benches.plain_server`) on 127.0.0.1 and a free port."""
+    """A gRPC server (`module` is `ovms_rs` or `benches.plain_server`; or `program`, an executable's
+    command line) on 127.0.0.1 and a free port."""
 
     def __init__(
-        self, name: str, module: list[str], args: list[str], cpu: int | None, log: Path
+        self,
+        name: str,
+        module: list[str],
+        args: list[str],
+        cpu: int | None,
+        log: Path,
+        program: list[str] | None = None,
     ) -> None:
         self.name = name
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.log_path = log
         cmd = [
-            sys.executable,
-            "-m",
-            *module,
+            *(program or [sys.executable, "-m", *module]),
             "--port",
             str(self.port),
             "--grpc_bind_address",
