@@ -10,6 +10,9 @@ Workload (c)'s tiny model and 602 KB request. Each stage is timed as CPU time pe
 - `copy`: the transport's reassembly copy, `bytearray(request)` of the 602 KB;
 - `parse`: `_native.parse_predict_request` (numpy views over the request);
 - `reply`: `_native.build_predict_response` of the [1,1000] output;
+- `hold`: `registry.serving` entered and left (resolve the version, hold it, count);
+- `validate`: `validation.validate` of the parsed inputs;
+- `infer`: an infer request taken from the version's pool, `run_inference`, put back;
 - `handler`: the whole Python handler, `Dispatcher(path, bytearray, None)` as the native transport calls
   it (parse, resolve, validate, infer, reply, metrics);
 - `handler - in-process - parse - reply`: what the service logic itself adds.
@@ -27,7 +30,9 @@ from pathlib import Path
 import openvino as ov
 from ovms_rs import _native
 from ovms_rs.config import ModelConfig
+from ovms_rs.models.inference import run_inference
 from ovms_rs.models.registry import ModelRegistry
+from ovms_rs.models.validation import validate
 from ovms_rs.server.health import Readiness
 from ovms_rs.server.methods import Dispatcher, method_table
 
@@ -71,11 +76,35 @@ def main(argv: list[str] | None = None) -> None:
 
         outputs = [("prob", infer_request.get_output_tensor(0).data)]
         body = bytearray(request)
+        parsed = _native.parse_predict_request(body)
+        model_name, version, label, inputs, _ = parsed
+
+        def hold() -> None:
+            with registry.serving(model_name, version, label):
+                pass
+
+        model_version = registry.resolve(model_name, version, label)
+        model_version.acquire()  # held for the rest of the run, as during a request
+        validated = validate(model_version, inputs)
+        compiled = model_version.compiled()
+        infer_pool = compiled.pool
+        ports = compiled.output_ports
+
+        def infer() -> None:
+            taken = infer_pool.take(None)
+            try:
+                run_inference(taken, validated.arrays, ports)
+            finally:
+                infer_pool.put(taken)
+
         stages: dict[str, Callable[[], object]] = {
             "in-process": in_process,
             "copy": lambda: bytearray(request),
             "parse": lambda: _native.parse_predict_request(body),
             "reply": lambda: _native.build_predict_response(TINY_MODEL_NAME, 1, outputs),
+            "hold": hold,
+            "validate": lambda: validate(model_version, inputs),
+            "infer": infer,
             "handler": lambda: dispatcher(PREDICT, bytearray(request), None),
         }
         samples: dict[str, list[float]] = {name: [] for name in stages}

@@ -40,6 +40,8 @@ FLOOR = "grpcio-floor"  # informational, workload (c) only: grpcio's own per-req
 TRANSPORT_FLOOR = "transport-floor"
 # With --floor-steps: the floor plus the steps the server takes besides Python (the reassembly copy, then
 # also the hand-off to a handler thread and back), to split ovms_rs's overhead.
+# With --floor-steps: ovms_rs's transport entering a Python handler that answers a canned reply.
+PYTHON_FLOOR = "floor+python"
 FLOOR_STEPS = {
     "floor+copy": ["--copy"],
     "floor+copy+hand-off": ["--copy", "--hand-off"],
@@ -151,7 +153,7 @@ def check_outputs(
 
     answers: dict[str, Any] = {}
     for name, server in servers.items():
-        if name in (FLOOR, TRANSPORT_FLOOR, *FLOOR_STEPS):
+        if name in (FLOOR, TRANSPORT_FLOOR, PYTHON_FLOOR, *FLOOR_STEPS):
             continue  # answers a canned reply by design
         channel = grpc.insecure_channel(
             server.address,
@@ -250,6 +252,14 @@ def run_workload(
                 logs / f"{workload.key}-transport-floor.log",
                 program=[str(build_loadgen(FLOOR_BINARY))],
             )
+            if args.floor_steps:
+                servers[PYTHON_FLOOR] = Server(
+                    PYTHON_FLOOR,
+                    ["benches.python_floor_server"],
+                    common,
+                    server_cpu,
+                    logs / f"{workload.key}-python-floor.log",
+                )
             for name, steps in FLOOR_STEPS.items() if args.floor_steps else ():
                 servers[name] = Server(
                     name,

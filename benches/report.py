@@ -21,6 +21,7 @@ TARGETS = (
     "transport-floor",
     "floor+copy",
     "floor+copy+hand-off",
+    "floor+python",
 )
 
 
@@ -391,6 +392,7 @@ def plot(results: dict[str, Any], path: Path) -> Path | None:
         "transport-floor": ("black", ":", "+"),
         "floor+copy": ("tab:olive", ":", "+"),
         "floor+copy+hand-off": ("tab:cyan", ":", "+"),
+        "floor+python": ("tab:pink", ":", "+"),
         "ovms_rs-grpcio": ("tab:red", ":", "d"),
     }
     for col, (key, w) in enumerate(workloads.items()):

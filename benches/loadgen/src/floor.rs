@@ -49,6 +49,8 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
+    // --max-frame BYTES: to measure what the frame size the server advertises costs.
+    let max_frame = value("--max-frame").map_or(MAX_FRAME, |v| v.parse().expect("--max-frame N"));
     let floor = Floor {
         reply: framed(&reply),
         copy: args.iter().any(|a| a == "--copy"),
@@ -58,7 +60,7 @@ fn main() {
         tonic::transport::Server::builder()
             .initial_stream_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)
-            .max_frame_size(MAX_FRAME)
+            .max_frame_size(max_frame)
             .tcp_nodelay(true)
             .serve(addr, floor)
             .await
