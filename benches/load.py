@@ -49,6 +49,9 @@ FLOOR_STEPS = {
 # Informational, workload (c) only: ovms_rs on grpcio's server instead of its Rust transport.
 OVMS_RS_GRPCIO = "ovms_rs-grpcio"
 TARGETS = (IN_PROCESS, OVMS_RS, PLAIN)
+# With --baseline-python: ovms_rs as installed in another environment (an earlier build), every
+# workload, so before/after figures come from the same run.
+OVMS_RS_BEFORE = "ovms_rs@before"
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument(
         "--scale", type=float, default=1.0, help="multiply request counts and time bounds"
+    )
+    p.add_argument(
+        "--baseline-python",
+        default=None,
+        help="also run ovms_rs from this interpreter's environment (an earlier build) as ovms_rs@before",
     )
     p.add_argument(
         "--floor-steps",
@@ -227,6 +235,15 @@ def run_workload(
         servers[PLAIN] = Server(
             PLAIN, ["benches.plain_server"], common, server_cpu, logs / f"{workload.key}-plain.log"
         )
+        if args.baseline_python:
+            servers[OVMS_RS_BEFORE] = Server(
+                OVMS_RS_BEFORE,
+                [],
+                common,
+                server_cpu,
+                logs / f"{workload.key}-ovms_rs-before.log",
+                program=[args.baseline_python, "-m", "ovms_rs", "serve"],
+            )
         if workload.key == "c":
             servers[OVMS_RS_GRPCIO] = Server(
                 OVMS_RS_GRPCIO,

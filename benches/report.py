@@ -15,6 +15,7 @@ CLIENT_TEXT = {
 TARGETS = (
     "in-process",
     "ovms_rs",
+    "ovms_rs@before",
     "plain-python",
     "ovms_rs-grpcio",
     "grpcio-floor",
@@ -231,6 +232,26 @@ def overhead_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                     f">= {goal}",
                     r >= goal,
                 )
+    for key in "abc":
+        for c in levels:
+            ours, before = (
+                _point(results, key, c, "ovms_rs"),
+                _point(results, key, c, "ovms_rs@before"),
+            )
+            if (
+                ours
+                and before
+                and ours["target_cpu_ms_per_req"]
+                and before["target_cpu_ms_per_req"]
+            ):
+                row(
+                    f"({key}) server CPU per request, this build vs ovms_rs@before, concurrency {c}",
+                    f"{ours['target_cpu_ms_per_req']:.3f} ms",
+                    f"before {before['target_cpu_ms_per_req']:.3f} ms",
+                    ours["target_cpu_ms_per_req"] / before["target_cpu_ms_per_req"],
+                    "< 1 (informational)",
+                    ours["target_cpu_ms_per_req"] < before["target_cpu_ms_per_req"],
+                )
     for c in levels:
         ours, floor = _point(results, "c", c, "ovms_rs"), _point(results, "c", c, "transport-floor")
         ref = _point(results, "c", c, "in-process")
@@ -390,6 +411,7 @@ def plot(results: dict[str, Any], path: Path) -> Path | None:
         "plain-python": ("tab:blue", "-", "^"),
         "grpcio-floor": ("tab:gray", ":", "x"),
         "transport-floor": ("black", ":", "+"),
+        "ovms_rs@before": ("tab:purple", "--", "o"),
         "floor+copy": ("tab:olive", ":", "+"),
         "floor+copy+hand-off": ("tab:cyan", ":", "+"),
         "floor+python": ("tab:pink", ":", "+"),

@@ -6,9 +6,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+import types
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import openvino as ov
@@ -52,10 +51,13 @@ class Model:
         return self.config.name
 
     def default_version(self) -> ModelVersion | None:
-        """The highest version in state AVAILABLE."""
+        """The highest version in state AVAILABLE (every default-version request asks: one loop)."""
+        best = None
         with self.lock:
-            available = [v for v in self.versions.values() if v.state == ModelState.AVAILABLE]
-        return max(available, key=lambda v: v.version, default=None)
+            for v in self.versions.values():
+                if v.state == ModelState.AVAILABLE and (best is None or v.version > best.version):
+                    best = v
+        return best
 
     def sorted_versions(self) -> list[ModelVersion]:
         with self.lock:
@@ -217,7 +219,6 @@ class ModelRegistry:
             found.wait_until_loaded(LOADING_WAIT_SECONDS)
         return found
 
-    @contextmanager
     def serving(
         self,
         name: str,
@@ -225,21 +226,13 @@ class ModelRegistry:
         label: str | None = None,
         counted: Counted | None = None,
         started_ns: int = 0,
-    ) -> Iterator[ModelVersion]:
-        """Resolves and holds a version for one request (waiting briefly for a LOADING one). With
-        `counted`, the outcome is counted on the version once it is found (as OVMS: an unknown name or
-        version counts nowhere); a Predict's time runs from `started_ns` (default: now)."""
+    ) -> _Serving:
+        """Resolves and holds a version for one request (waiting briefly for a LOADING one), as a context
+        manager giving the version. With `counted`, the outcome is counted on the version once it is
+        found (as OVMS: an unknown name or version counts nowhere); a Predict's time runs from
+        `started_ns` (default: now)."""
         started_ns = started_ns or time.perf_counter_ns()
-        mv = self._acquire(name, version, label, counted)
-        try:
-            yield mv
-        except BaseException as e:
-            mv.count_failed(counted, e)
-            raise
-        else:
-            mv.count_succeeded(counted, started_ns)
-        finally:
-            mv.release()
+        return _Serving(self._acquire(name, version, label, counted), counted, started_ns)
 
     def _acquire(
         self, name: str, version: int, label: str | None, counted: Counted | None
@@ -308,3 +301,32 @@ class ModelRegistry:
         with model.change_lock:
             if model.live_versions() or on_disk:
                 model.sync(self.core, on_disk)
+
+
+class _Serving:
+    """`with registry.serving(...) as version:`: releases the held version and counts the outcome on
+    exit. A class, not a generator context manager: every request enters one (~1.5 us less)."""
+
+    __slots__ = ("counted", "started_ns", "version")
+
+    def __init__(self, version: ModelVersion, counted: Counted | None, started_ns: int) -> None:
+        self.version = version
+        self.counted = counted
+        self.started_ns = started_ns
+
+    def __enter__(self) -> ModelVersion:
+        return self.version
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: types.TracebackType | None,
+    ) -> None:
+        try:
+            if error is None:
+                self.version.count_succeeded(self.counted, self.started_ns)
+            else:
+                self.version.count_failed(self.counted, error)
+        finally:
+            self.version.release()

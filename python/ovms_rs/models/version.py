@@ -116,7 +116,10 @@ class ModelVersion:
         self.load_error: str | None = None
         self._core: ov.Core | None = None
         self._active: Compiled | None = None
-        self._cond = threading.Condition()
+        # Requests take the plain lock (a C call, no Python-level Condition methods per request); state
+        # changes wait and notify on the condition built over it.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._in_flight = 0
         # Requests waiting for a free infer request; bounded so a flood can't grow memory without limit.
         self._max_queue = max_queue
@@ -328,12 +331,12 @@ class ModelVersion:
 
     def acquire(self) -> None:
         """Marks a request in flight; raises OVMS's errors when this version cannot serve."""
-        with self._cond:
+        with self._lock:
             self._check_servable()
             self._in_flight += 1
 
     def release(self) -> None:
-        with self._cond:
+        with self._lock:
             self._in_flight -= 1
             if self._in_flight == 0:
                 self._cond.notify_all()
