@@ -28,6 +28,8 @@ mod _native {
     use pyo3::prelude::*;
 
     #[pymodule_export]
+    use crate::error::invalid_input_kinds;
+    #[pymodule_export]
     use crate::grpc::GrpcServer;
     #[pymodule_export]
     use crate::image::decode_images;
@@ -59,15 +61,7 @@ mod _native {
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
-        m.add(
-            "InvalidInput",
-            m.py().get_type::<crate::error::InvalidInput>(),
-        )?;
-        m.add("JsonError", m.py().get_type::<crate::error::JsonError>())?;
-        m.add(
-            "ResourceExhausted",
-            m.py().get_type::<crate::error::ResourceExhausted>(),
-        )?;
+        crate::error::add_exceptions(m)?;
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
         Ok(())
     }

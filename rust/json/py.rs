@@ -84,7 +84,15 @@ pub fn parse_json_predict<'py>(
                 (Some(array.unbind()), None)
             }
         };
-        let request_input = RequestInput::new(input.dtype as u64, shape.unbind(), array, strings);
+        let request_input = RequestInput::new(
+            py,
+            &input.name,
+            input.dtype as u64,
+            &input.shape,
+            shape.unbind(),
+            array,
+            strings,
+        )?;
         out.set_item(input.name, Bound::new(py, request_input)?)?;
     }
     let format = match parsed.format {

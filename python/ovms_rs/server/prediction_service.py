@@ -8,12 +8,7 @@ from .. import _native
 from .._proto.tensorflow.core.framework import tensor_shape_pb2
 from .._proto.tensorflow.core.protobuf import meta_graph_pb2
 from .._proto.tensorflow_serving.apis import get_model_metadata_pb2, model_pb2
-from ..errors import (
-    INVALID_OUTPUT_FILTER,
-    INVALID_SIGNATURE_NAME,
-    MODEL_SPEC_MISSING,
-    invalid_argument,
-)
+from ..errors import INVALID_SIGNATURE_NAME, MODEL_SPEC_MISSING, invalid_argument, request_error
 from ..metrics import GRPC_METADATA, GRPC_PREDICT
 from ..models.registry import ModelRegistry
 from ..models.tensor_spec import TensorSpec
@@ -64,10 +59,7 @@ def _check_output_filter(model_version: ModelVersion, output_filter: list[str]) 
     for name in output_filter:
         if name not in model_version.outputs:
             known = ",".join(sorted(model_version.outputs))
-            raise invalid_argument(
-                INVALID_OUTPUT_FILTER,
-                f"output tensor alias not found in signature: {name}. Outputs expected to be in the set {{{known}}}.",
-            )
+            raise request_error("INVALID_OUTPUT_FILTER", name=name, known=known)
 
 
 def _tensor_info(spec: TensorSpec) -> meta_graph_pb2.TensorInfo:
