@@ -12,14 +12,11 @@ pub mod layout;
 pub mod metrics;
 pub mod overload;
 pub mod parallel;
+pub mod predict;
 pub mod py_buffer;
-pub mod request_input;
-pub mod response;
 pub mod rest;
 pub mod runtime;
-pub mod tensor_proto;
 pub mod tfrecord;
-pub mod wire;
 
 use pyo3::prelude::*;
 
@@ -49,11 +46,11 @@ mod _native {
     #[pymodule_export]
     use crate::overload::{set_transport_limits, transport_usage};
     #[pymodule_export]
-    use crate::request_input::parse_predict_request;
+    use crate::predict::request::parse_predict_request;
     #[pymodule_export]
-    use crate::request_input::RequestInput;
+    use crate::predict::request::RequestInput;
     #[pymodule_export]
-    use crate::response::build_predict_response;
+    use crate::predict::response::build_predict_response;
     #[pymodule_export]
     use crate::rest::RestServer;
     #[pymodule_export]

@@ -8,7 +8,7 @@
 
 use _native::dtype::DType;
 use _native::error::Error;
-use _native::tensor_proto::{parse_request, Decoded};
+use _native::predict::tensor_proto::{parse_request, Decoded};
 use libfuzzer_sys::fuzz_target;
 
 /// numpy refuses a shape whose dimensions multiply (zeros included, as numpy computes it) past isize.

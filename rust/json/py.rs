@@ -11,8 +11,8 @@ use super::response::{write_reply, OutputRef};
 use super::tensor::Values;
 use crate::dtype::DType;
 use crate::error::JsonError;
-use crate::request_input::{request_buffer, RequestInput};
-use crate::response::output_views;
+use crate::predict::request::{request_buffer, RequestInput};
+use crate::predict::response::output_views;
 
 /// Bodies larger than this are parsed with the interpreter released.
 const DETACH_BYTES: usize = 64 * 1024;

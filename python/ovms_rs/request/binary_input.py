@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import _native
 from ..errors import request_error
-from .model_io import InputBinding
+from ..models.model_io import InputBinding
 
 _NUMPY_BY_PRECISION = {
     "FP32": np.float32,

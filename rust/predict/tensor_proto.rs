@@ -1,11 +1,11 @@
 //! PredictRequest parsing, in plain Rust: request bytes -> model spec + each input tensor located
 //! (`tensor_content` as an offset into the request) or decoded (typed `*_val` fields). Sizes are
 //! checked against the declared shape before anything is allocated, so a shape that claims 2^40
-//! elements costs nothing. `request_input.rs` turns the result into Python objects.
+//! elements costs nothing. `request.rs` turns the result into Python objects.
 
 use crate::dtype::{DType, ValField};
 use crate::error::{Error, Result};
-use crate::wire::{for_each_fixed, for_each_varint, utf8, Reader, Value};
+use crate::predict::wire::{for_each_fixed, for_each_varint, utf8, Reader, Value};
 
 // Field numbers from tensorflow_serving/apis/predict.proto, model.proto and tensorflow/core/framework.
 const REQ_MODEL_SPEC: u32 = 1;
@@ -351,7 +351,7 @@ fn decode_typed(dtype: DType, vals: &[&Value<'_>], count: usize) -> Result<Optio
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{put_key, put_len_field, put_varint, FIXED32, VARINT};
+    use crate::predict::wire::{put_key, put_len_field, put_varint, FIXED32, VARINT};
 
     fn tensor(dtype: u64, shape: &[i64], extra: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
         let mut t = Vec::new();

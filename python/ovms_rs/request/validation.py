@@ -14,10 +14,10 @@ import numpy as np
 
 from .. import _native
 from ..errors import request_error
+from ..models.model_io import InputBinding
+from ..models.tensor_spec import DT_STRING, TensorSpec, precision_of_dtype
+from ..models.version import Compiled, ModelVersion
 from . import binary_input
-from .model_io import InputBinding
-from .tensor_spec import DT_STRING, TensorSpec, precision_of_dtype
-from .version import Compiled, ModelVersion
 
 
 class Validated(NamedTuple):
@@ -120,3 +120,11 @@ def check_shape(name: str, spec: TensorSpec, shape: tuple[int, ...]) -> None:
         )
     if not all(dim.accepts(n) for dim, n in zip(expected, shape)):
         raise request_error("INVALID_SHAPE", expected=expected, actual=shape, name=name)
+
+
+def check_output_filter(outputs: Mapping[str, TensorSpec], output_filter: list[str]) -> None:
+    """After the inputs: every name in `output_filter` is an output of the model."""
+    for name in output_filter:
+        if name not in outputs:
+            known = ",".join(sorted(outputs))
+            raise request_error("INVALID_OUTPUT_FILTER", name=name, known=known)

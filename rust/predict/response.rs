@@ -8,7 +8,7 @@ use numpy::{PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
 
 use crate::dtype::DType;
 use crate::error::Error;
-use crate::wire::{
+use crate::predict::wire::{
     len_field_size, put_key, put_len_field, put_varint, varint_len, RawSink, Sink, VARINT,
 };
 
@@ -162,7 +162,7 @@ pub fn build_predict_response<'py>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{Reader, Value};
+    use crate::predict::wire::{Reader, Value};
 
     #[test]
     fn size_matches_what_is_written() {

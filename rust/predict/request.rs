@@ -16,7 +16,7 @@ use numpy::IntoPyArray;
 
 use crate::dtype::DType;
 use crate::error::Error;
-use crate::tensor_proto::{parse_request, zero_dimension, Decoded};
+use crate::predict::tensor_proto::{parse_request, zero_dimension, Decoded};
 
 /// `RequestInput.error`: (kind, fields), as `InvalidInput` carries them.
 type KindAndFields = (&'static str, Py<PyDict>);
