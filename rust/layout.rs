@@ -332,18 +332,19 @@ pub fn transpose_layout<'py>(
     let mut array = array.cast_into::<PyUntypedArray>()?;
     let shape = array.shape().to_vec();
     if shape.len() < 3 {
-        return Err(Error::invalid(format!(
-            "Cannot transpose a rank {} tensor to {to}; rank >= 3 needed",
-            shape.len()
-        ))
+        return Err(Error::TransposeRank {
+            rank: shape.len(),
+            to: to.to_string(),
+        }
         .into());
     }
     let descr = array.dtype();
     let itemsize = descr.itemsize();
     if DType::from_numpy(descr.kind(), itemsize).is_none() {
-        return Err(Error::invalid(format!(
-            "Cannot transpose a tensor of dtype {descr} to {to}"
-        ))
+        return Err(Error::TransposeDtype {
+            dtype: descr.to_string(),
+            to: to.to_string(),
+        }
         .into());
     }
     if !array.is_c_contiguous() {

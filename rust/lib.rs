@@ -12,14 +12,11 @@ pub mod layout;
 pub mod metrics;
 pub mod overload;
 pub mod parallel;
+pub mod predict;
 pub mod py_buffer;
-pub mod request_input;
-pub mod response;
 pub mod rest;
 pub mod runtime;
-pub mod tensor_proto;
 pub mod tfrecord;
-pub mod wire;
 
 use pyo3::prelude::*;
 
@@ -27,6 +24,8 @@ use pyo3::prelude::*;
 mod _native {
     use pyo3::prelude::*;
 
+    #[pymodule_export]
+    use crate::error::invalid_input_kinds;
     #[pymodule_export]
     use crate::grpc::GrpcServer;
     #[pymodule_export]
@@ -47,11 +46,11 @@ mod _native {
     #[pymodule_export]
     use crate::overload::{set_transport_limits, transport_usage};
     #[pymodule_export]
-    use crate::request_input::parse_predict_request;
+    use crate::predict::request::parse_predict_request;
     #[pymodule_export]
-    use crate::request_input::RequestInput;
+    use crate::predict::request::RequestInput;
     #[pymodule_export]
-    use crate::response::build_predict_response;
+    use crate::predict::response::build_predict_response;
     #[pymodule_export]
     use crate::rest::RestServer;
     #[pymodule_export]
@@ -59,15 +58,7 @@ mod _native {
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
-        m.add(
-            "InvalidInput",
-            m.py().get_type::<crate::error::InvalidInput>(),
-        )?;
-        m.add("JsonError", m.py().get_type::<crate::error::JsonError>())?;
-        m.add(
-            "ResourceExhausted",
-            m.py().get_type::<crate::error::ResourceExhausted>(),
-        )?;
+        crate::error::add_exceptions(m)?;
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
         Ok(())
     }

@@ -7,7 +7,8 @@
 #![no_main]
 
 use _native::dtype::DType;
-use _native::tensor_proto::{parse_request, Decoded};
+use _native::error::Error;
+use _native::predict::tensor_proto::{parse_request, Decoded};
 use libfuzzer_sys::fuzz_target;
 
 /// numpy refuses a shape whose dimensions multiply (zeros included, as numpy computes it) past isize.
@@ -33,10 +34,12 @@ fuzz_target!(|data: &[u8]| {
                 assert!(dtype.is_none(), "a known dtype reported as unsupported");
                 continue;
             }
-            Decoded::Invalid(message) => {
-                assert!(
-                    !message.is_empty() || tensor.shape.iter().any(|&d| d < 0),
-                    "an empty error message for a shape without negative dims"
+            Decoded::Invalid(error) => {
+                let zero_dim = tensor.shape.iter().any(|&d| d <= 0);
+                assert_eq!(
+                    matches!(error, Error::ZeroDimension { .. }),
+                    zero_dim,
+                    "a zero dimension is reported as such, and only it: {error:?}"
                 );
                 continue;
             }

@@ -19,6 +19,7 @@ __all__ = [
     "build_predict_response",
     "decode_images",
     "enable_metrics",
+    "invalid_input_kinds",
     "json_error_kinds",
     "metric_families",
     "parse_json_predict",
@@ -36,7 +37,10 @@ __all__ = [
 __version__: str
 
 class InvalidInput(ValueError):
-    """A request the server rejects with INVALID_ARGUMENT; str(exc) is OVMS's details string."""
+    """A request the server refuses: args are (kind, fields); `ovms_rs.errors.REQUEST_ERRORS` has each \
+    kind's status and message, and str(exc) is that message."""
+
+    args: tuple[str, dict[str, Any]]
 
 class ResourceExhausted(Exception):
     """Refused for the server's memory budget (--grpc_memory_quota): RESOURCE_EXHAUSTED / 503; str(exc) \
@@ -106,7 +110,8 @@ class RequestInput:
     @property
     def strings(self) -> list[bytes] | None: ...
     @property
-    def error(self) -> str | None: ...
+    def error(self) -> tuple[str, dict[str, Any]] | None:
+        """Why the input was not decoded: (kind, fields) of `ovms_rs.errors.REQUEST_ERRORS`."""
 
 def parse_predict_request(
     request: bytes | bytearray,
@@ -122,6 +127,7 @@ def transpose_layout(array: npt.NDArray[Any], to: str) -> npt.NDArray[Any]: ...
 def decode_images(
     images: list[bytes], height: int | None = None, width: int | None = None
 ) -> npt.NDArray[np.uint8]: ...
+def invalid_input_kinds() -> list[str]: ...
 def json_error_kinds() -> list[str]: ...
 def parse_json_predict(
     body: bytes | bytearray, inputs: list[tuple[str, int]]

@@ -3,10 +3,16 @@
 Everything the server rejects is raised as a `ServingError`; `ovms_rs.server.errors.status_of` is the one
 place that turns it into a gRPC status or a REST `{"error"}` reply, for every method and transport. The
 HTTP status follows OVMS's REST mapping (`http_server.cpp`) from the gRPC code, unless a case says
-otherwise.
+otherwise. Rust reports kinds, never wording: `_native.InvalidInput(kind, fields)` (`REQUEST_ERRORS`)
+and `_native.JsonError(kind, detail)` (`JSON_ERRORS`).
+
+This module imports no `_native`: the extension imports it (`native_message`) when it loads.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import NamedTuple
 
 import grpc
 
@@ -116,6 +122,109 @@ JSON_ERRORS: dict[str, tuple[int, str]] = {
     "REST_UNNAMED_NEEDS_ONE_INPUT": (400, "Inputs inside buffer does not match expected format."),
     "REST_PROTO_TO_STRING_ERROR": (500, REST_RESPONSE_TO_JSON),
 }
+
+
+class Case(NamedTuple):
+    """One way to refuse a request: its code, OVMS's base message and the detail after " - " (both
+    formatted over the kind's fields; a shape prints as OVMS prints shapes, `(1,3,224,224)`)."""
+
+    code: grpc.StatusCode
+    message: str
+    detail: str | None = None
+
+
+_INVALID = grpc.StatusCode.INVALID_ARGUMENT
+_OF_INPUT = "; input name: {name}"
+_EXPECTED_ACTUAL = "Expected: {expected}; Actual: {actual}" + _OF_INPUT
+
+# A Predict request's checks, by kind, in OVMS's order (`request/validation.py` makes them in it). Rust's
+# kinds (`rust/error.rs`, `_native.invalid_input_kinds()`) are marked; the rest are Python's.
+REQUEST_ERRORS: dict[str, Case] = {
+    "MALFORMED_REQUEST": Case(_INVALID, "Invalid message structure", "{detail}"),  # Rust
+    "INVALID_NO_OF_INPUTS": Case(
+        _INVALID, INVALID_NO_OF_INPUTS, "Expected: {expected}; Actual: {actual}"
+    ),
+    "INVALID_MISSING_INPUT": Case(_INVALID, INVALID_MISSING_INPUT, "Required input: {name}"),
+    "ZERO_DIMENSION": Case(  # Rust
+        _INVALID,
+        INVALID_SHAPE,
+        "Negative or zero dimension size is not acceptable: {shape}" + _OF_INPUT,
+    ),
+    # Binary inputs (`request/binary_input.py`), in their own order.
+    "BINARY_NO_OF_SHAPE_DIMENSIONS": Case(
+        _INVALID,
+        INVALID_NO_OF_SHAPE_DIMENSIONS,
+        "Expected number of binary input shape dimensions: 1; Actual: {actual}" + _OF_INPUT,
+    ),
+    "BINARY_NOT_NHWC": Case(
+        _INVALID, "Received binary image input but resource not configured to accept NHWC layout"
+    ),
+    "IMAGE_EMPTY": Case(_INVALID, "String val is empty"),  # Rust, and Python before decoding
+    "IMAGE_PARSING_FAILED": Case(_INVALID, "Image parsing failed"),  # Rust
+    "IMAGE_RESOLUTION_MISMATCH": Case(  # Rust
+        _INVALID, "Binary input images for this endpoint are required to have the same resolution"
+    ),
+    "IMAGE_CHANNELS_MISMATCH": Case(_INVALID, "Invalid number of channels in binary input"),  # Rust
+    # Every input.
+    "INVALID_PRECISION": Case(_INVALID, INVALID_PRECISION, _EXPECTED_ACTUAL),
+    "INVALID_NO_OF_SHAPE_DIMENSIONS": Case(
+        _INVALID, INVALID_NO_OF_SHAPE_DIMENSIONS, _EXPECTED_ACTUAL
+    ),
+    "INVALID_BATCH_SIZE": Case(_INVALID, INVALID_BATCH_SIZE, _EXPECTED_ACTUAL),
+    "INVALID_SHAPE": Case(_INVALID, INVALID_SHAPE, _EXPECTED_ACTUAL),
+    "SHAPE_OVERFLOW": Case(  # Rust
+        _INVALID, INVALID_SHAPE, "Number of elements overflows: {shape}" + _OF_INPUT
+    ),
+    "SHAPE_REFUSED": Case(_INVALID, INVALID_SHAPE, "{reason}" + _OF_INPUT),  # Rust (numpy's reason)
+    "CONTENT_SIZE": Case(  # Rust
+        _INVALID,
+        "Invalid content size of tensor proto",
+        "Expected: {expected} bytes; Actual: {actual} bytes" + _OF_INPUT,
+    ),
+    "VALUE_COUNT": Case(  # Rust
+        _INVALID, "Invalid number of values in tensor proto container", _EXPECTED_ACTUAL
+    ),
+    # After the inputs.
+    "INVALID_OUTPUT_FILTER": Case(
+        _INVALID,
+        INVALID_OUTPUT_FILTER,
+        "output tensor alias not found in signature: {name}. Outputs expected to be in the set "
+        "{{{known}}}.",
+    ),
+    # Not the client's (ovms_rs's own wording; INVALID_ARGUMENT as they always were).
+    "TRANSPOSE_RANK": Case(
+        _INVALID, "Cannot transpose a rank {rank} tensor to {to}; rank >= 3 needed"
+    ),
+    "TRANSPOSE_DTYPE": Case(_INVALID, "Cannot transpose a tensor of dtype {dtype} to {to}"),
+    "OUTPUT_PRECISION": Case(_INVALID, "Unsupported output precision for output {name}"),
+    "OUTPUT_NOT_CONTIGUOUS": Case(_INVALID, "Output {name} is not C-contiguous"),
+    "REPLY_TOO_LARGE": Case(_INVALID, "Reply too large"),
+}
+
+
+def _field(value: object) -> object:
+    """A field as OVMS prints it: a shape (a tuple or list of dims) as (1,3,224,224)."""
+    if isinstance(value, (tuple, list)):
+        return "(" + ",".join(str(d) for d in value) + ")"
+    return value
+
+
+def request_error(
+    kind: str, fields: Mapping[str, object] | None = None, **more: object
+) -> ServingError:
+    """The catalogue case `kind` (a key of `REQUEST_ERRORS`) with its fields filled in."""
+    case = REQUEST_ERRORS[kind]
+    values = {name: _field(value) for name, value in {**(fields or {}), **more}.items()}
+    detail = None if case.detail is None else case.detail.format_map(values)
+    return ServingError(case.code, case.message.format_map(values), detail)
+
+
+def native_message(error: BaseException) -> str:
+    """`str()` of a `_native.InvalidInput(kind, fields)`: OVMS's message for it."""
+    if len(error.args) == 2 and error.args[0] in REQUEST_ERRORS:
+        kind, fields = error.args
+        return request_error(kind, fields).message
+    return BaseException.__str__(error)  # made by hand, not by the extension
 
 
 def json_error(kind: str, detail: str | None) -> ServingError:

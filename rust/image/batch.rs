@@ -5,18 +5,17 @@ use std::sync::{Mutex, PoisonError};
 
 use super::resize::{resize_bilinear, resize_bilinear_swap_rb};
 use super::{
-    decode_into, decode_unswapped, parsing_failed, probe_codec, ImageInfo, Probe,
-    CHANNELS_MISMATCH, MAX_BATCH_BYTES, RESOLUTION_MISMATCH, STRING_VAL_EMPTY,
+    decode_into, decode_unswapped, parsing_failed, probe_codec, ImageInfo, Probe, MAX_BATCH_BYTES,
 };
 use crate::error::{Error, Result};
 use crate::parallel;
 
 /// The first rule of OVMS's per-image validation that `this` breaks against the batch's first image.
-fn mismatch(first: &ImageInfo, this: &ImageInfo, same_size: bool) -> Option<&'static str> {
+fn mismatch(first: &ImageInfo, this: &ImageInfo, same_size: bool) -> Option<Error> {
     if same_size && (first.width, first.height) != (this.width, this.height) {
-        Some(RESOLUTION_MISMATCH)
+        Some(Error::ImageResolutionMismatch)
     } else if first.channels != this.channels {
-        Some(CHANNELS_MISMATCH)
+        Some(Error::ImageChannelsMismatch)
     } else {
         None
     }
@@ -52,7 +51,7 @@ pub fn decode_batch_within(
     reserve: impl FnOnce(usize) -> Result<()>,
 ) -> Result<([usize; 4], Vec<u8>)> {
     if images.iter().any(|data| data.is_empty()) {
-        return Err(Error::invalid(STRING_VAL_EMPTY));
+        return Err(Error::ImageEmpty);
     }
     let mut probes: Vec<Probe> = Vec::with_capacity(images.len());
     // Checked image by image, so that no image is decoded (not even to order errors) past the budget.
@@ -66,7 +65,7 @@ pub fn decode_batch_within(
             .first()
             .and_then(|first| mismatch(&first.info, &probe.info, size.is_none()));
         probes.push(probe);
-        if let Some(message) = broken {
+        if let Some(mismatch) = broken {
             // OVMS decodes images one at a time: an earlier (or this) image that fails to decode wins.
             let failed = AtomicBool::new(false);
             let decoded: Vec<_> = images.iter().zip(&probes).collect();
@@ -80,7 +79,7 @@ pub fn decode_batch_within(
             return Err(if failed.into_inner() {
                 parsing_failed()
             } else {
-                Error::invalid(message)
+                mismatch
             });
         }
     }
@@ -148,7 +147,10 @@ pub fn decode_batch_within(
 mod tests {
     use super::*;
     use crate::image::test_support::*;
-    use crate::image::PARSING_FAILED;
+    use crate::image::{PARSING_FAILED, STRING_VAL_EMPTY};
+
+    const RESOLUTION_MISMATCH: Error = Error::ImageResolutionMismatch;
+    const CHANNELS_MISMATCH: Error = Error::ImageChannelsMismatch;
 
     #[test]
     fn batch_shapes_and_errors() {
@@ -162,7 +164,7 @@ mod tests {
         assert!(pixels[600..].iter().all(|&v| v == 9));
         assert_eq!(decode_batch(&[], None).unwrap(), ([0, 0, 0, 0], vec![]));
 
-        let err = |images: &[&[u8]], size| decode_batch(images, size).unwrap_err().to_string();
+        let err = |images: &[&[u8]], size| decode_batch(images, size).unwrap_err();
         assert_eq!(err(&[PHOTO, &png_rgb], None), RESOLUTION_MISMATCH);
         assert_eq!(err(&[PHOTO, GRAY], Some((8, 8))), CHANNELS_MISMATCH);
         assert_eq!(err(&[b"garbage", b""], None), STRING_VAL_EMPTY);
@@ -177,7 +179,7 @@ mod tests {
 
     #[test]
     fn batch_over_budget_fails_before_decoding() {
-        let err = |images: &[&[u8]], size| decode_batch(images, size).unwrap_err().to_string();
+        let err = |images: &[&[u8]], size| decode_batch(images, size).unwrap_err();
         // Five headers of 16000x16000x3 (768 MB each): the second one is already over 1 GiB.
         let jpeg = jpeg_with_size(16000, 16000);
         assert_eq!(err(&[&jpeg[..]; 5], None), PARSING_FAILED);

@@ -19,7 +19,7 @@
 //! Hostile input: sizes are checked from the header before anything is allocated, decoder panics are
 //! caught and reported as parse failures, and nothing from the data is unwrapped.
 //!
-//! Layout: this file holds the limits, OVMS's messages, header probing and per-image dispatch and the
+//! Layout: this file holds the limits, header probing and per-image dispatch and the
 //! `decode_images` pyfunction; `jpeg`, `png`, `resize` and `batch` hold one concern each, `avx2` the
 //! x86_64 SIMD kernels.
 
@@ -58,14 +58,14 @@ pub const MAX_PIXELS: usize = 1 << 28;
 /// decoding).
 pub const MAX_BATCH_BYTES: usize = 1 << 30;
 
-pub const PARSING_FAILED: &str = "Image parsing failed";
-pub const STRING_VAL_EMPTY: &str = "String val is empty";
-pub const RESOLUTION_MISMATCH: &str =
-    "Binary input images for this endpoint are required to have the same resolution";
-pub const CHANNELS_MISMATCH: &str = "Invalid number of channels in binary input";
+// OVMS's refusals of an image or batch are `Error::Image*` kinds (its wording: `ovms_rs.errors`).
+#[cfg(test)]
+pub(crate) const PARSING_FAILED: Error = Error::ImageParsingFailed;
+#[cfg(test)]
+pub(crate) const STRING_VAL_EMPTY: Error = Error::ImageEmpty;
 
 fn parsing_failed() -> Error {
-    Error::invalid(PARSING_FAILED)
+    Error::ImageParsingFailed
 }
 
 /// Size and channel count of a decoded image (row-major, interleaved `height x width x channels`).
@@ -119,7 +119,7 @@ pub fn probe(data: &[u8]) -> Result<ImageInfo> {
 
 fn probe_codec(data: &[u8]) -> Result<Probe> {
     if data.is_empty() {
-        Err(Error::invalid(STRING_VAL_EMPTY))
+        Err(Error::ImageEmpty)
     } else if data.starts_with(&[0xFF, 0xD8, 0xFF]) {
         jpeg::probe_jpeg(data)
     } else if data.starts_with(b"\x89PNG\r\n\x1a\n") {
@@ -187,7 +187,7 @@ pub fn decode(data: &[u8]) -> Result<(ImageInfo, Vec<u8>)> {
 ///
 /// Decodes JPEG/PNG images the way OVMS's `cv::imdecode(IMREAD_UNCHANGED)` does (BGR, gray 1 channel,
 /// alpha BGRA) and, when `height` and `width` are given, resizes each with OpenCV's bilinear kernel.
-/// Raises `InvalidInput` with OVMS's message for a bad image or batch.
+/// Raises `InvalidInput` with OVMS's kind (`IMAGE_*`) for a bad image or batch.
 #[pyfunction]
 #[pyo3(signature = (images, height=None, width=None))]
 pub fn decode_images<'py>(

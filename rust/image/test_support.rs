@@ -2,7 +2,7 @@
 
 use super::resize::resize_bilinear;
 use super::{decode, ImageInfo};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 // Small images made with Pillow from /work/shared/data/images; also the fuzz target's seeds.
 pub(super) const PHOTO: &[u8] = include_bytes!("../../fuzz/seeds/photo_420.jpg"); // 48x32, 4:2:0
@@ -14,8 +14,12 @@ pub(super) const SOLID_CMYK: &[u8] = include_bytes!("../../fuzz/seeds/solid_cmyk
 pub(super) const RGBA_PNG: &[u8] = include_bytes!("../../fuzz/seeds/rgba.png");
 pub(super) const PALETTE_PNG: &[u8] = include_bytes!("../../fuzz/seeds/palette.png");
 
-pub(super) fn error<T>(result: Result<T>) -> String {
-    result.map_or_else(|e| e.to_string(), |_| "Ok".to_string())
+/// The error `result` holds (it must hold one).
+pub(super) fn error<T>(result: Result<T>) -> Error {
+    match result {
+        Ok(_) => panic!("expected an error, got Ok"),
+        Err(e) => e,
+    }
 }
 
 // --- a minimal PNG writer, for headers and layouts the png crate's encoder does not make ---

@@ -11,8 +11,8 @@ use super::response::{write_reply, OutputRef};
 use super::tensor::Values;
 use crate::dtype::DType;
 use crate::error::JsonError;
-use crate::request_input::{request_buffer, RequestInput};
-use crate::response::output_views;
+use crate::predict::request::{request_buffer, RequestInput};
+use crate::predict::response::output_views;
 
 /// Bodies larger than this are parsed with the interpreter released.
 const DETACH_BYTES: usize = 64 * 1024;
@@ -84,7 +84,15 @@ pub fn parse_json_predict<'py>(
                 (Some(array.unbind()), None)
             }
         };
-        let request_input = RequestInput::new(input.dtype as u64, shape.unbind(), array, strings);
+        let request_input = RequestInput::new(
+            py,
+            &input.name,
+            input.dtype as u64,
+            &input.shape,
+            shape.unbind(),
+            array,
+            strings,
+        )?;
         out.set_item(input.name, Bound::new(py, request_input)?)?;
     }
     let format = match parsed.format {

@@ -31,8 +31,8 @@ from ovms_rs.batching_params import BatchingParameters, load_batching_file, pars
 from ovms_rs.config import load_config_file, model_config
 from ovms_rs.errors import ConfigError, ServingError
 from ovms_rs.models.batcher import BATCH_DEADLINE_EXCEEDED, BATCH_QUEUE_FULL
-from ovms_rs.models.validation import Validated
 from ovms_rs.models.version import ModelVersion
+from ovms_rs.request.validation import Validated
 
 DTYPES: list[tuple[Any, ov.Type]] = [
     (np.float32, ov.Type.f32),

@@ -1,1 +1,1 @@
-"""Model management: registry, versions and their lifecycle, validation, repository scanning."""
+"""Model management: registry, versions and their lifecycle, repository scanning (requests: `ovms_rs.request`)."""

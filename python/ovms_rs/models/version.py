@@ -35,8 +35,8 @@ from .shapes import AUTO
 from .tensor_spec import Dim, TensorSpec, precision_of
 
 if TYPE_CHECKING:  # both import this module
+    from ..request.validation import Validated
     from .batcher import Batcher
-    from .validation import Validated
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ class ModelVersion:
     def load(self, core: ov.Core) -> bool:
         """START -> LOADING -> (compile, warmup) -> AVAILABLE; a failure stays LOADING with error UNKNOWN,
         as in OVMS."""
-        from .warmup import warm_up  # warmup uses validation, which imports this module
+        from .warmup import warm_up  # warmup uses request.validation, which imports this module
 
         self._set_state(ModelState.LOADING)
         self._core = core

@@ -19,7 +19,7 @@ from .. import _native
 from .._proto.tensorflow.core.framework import tensor_pb2, tensor_shape_pb2
 from .._proto.tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 from ..errors import INVALID_OUTPUT_FILTER, ServingError, invalid_argument
-from .validation import validate
+from ..request.validation import validate
 from .version import ModelVersion
 
 log = logging.getLogger(__name__)

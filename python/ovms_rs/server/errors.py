@@ -8,7 +8,7 @@ import json
 import grpc
 
 from .. import _native
-from ..errors import INTERNAL_ERROR, ConfigError, ServingError, json_error
+from ..errors import INTERNAL_ERROR, ConfigError, ServingError, json_error, request_error
 
 
 def serving_error_of(err: BaseException) -> ServingError:
@@ -18,7 +18,10 @@ def serving_error_of(err: BaseException) -> ServingError:
     if isinstance(err, _native.JsonError):
         kind, detail = err.args
         return json_error(kind, detail)
-    if isinstance(err, (_native.InvalidInput, ConfigError)):
+    if isinstance(err, _native.InvalidInput):
+        kind, fields = err.args
+        return request_error(kind, fields)
+    if isinstance(err, ConfigError):
         return ServingError(grpc.StatusCode.INVALID_ARGUMENT, str(err))
     if isinstance(err, _native.ResourceExhausted):  # the memory budget (decoded images)
         return ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED, str(err))

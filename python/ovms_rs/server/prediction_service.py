@@ -8,17 +8,12 @@ from .. import _native
 from .._proto.tensorflow.core.framework import tensor_shape_pb2
 from .._proto.tensorflow.core.protobuf import meta_graph_pb2
 from .._proto.tensorflow_serving.apis import get_model_metadata_pb2, model_pb2
-from ..errors import (
-    INVALID_OUTPUT_FILTER,
-    INVALID_SIGNATURE_NAME,
-    MODEL_SPEC_MISSING,
-    invalid_argument,
-)
+from ..errors import INVALID_SIGNATURE_NAME, MODEL_SPEC_MISSING, invalid_argument
 from ..metrics import GRPC_METADATA, GRPC_PREDICT
 from ..models.registry import ModelRegistry
 from ..models.tensor_spec import TensorSpec
-from ..models.validation import validate
 from ..models.version import ModelVersion
+from ..request.validation import check_output_filter, validate
 
 SERVICE = "tensorflow.serving.PredictionService"
 SIGNATURE_DEF = "signature_def"
@@ -36,7 +31,7 @@ class PredictionService:
         name, version, label, inputs, output_filter = _native.parse_predict_request(request)
         with self.registry.serving(name, version, label, GRPC_PREDICT, started) as model_version:
             validated = validate(model_version, inputs)
-            _check_output_filter(model_version, output_filter)
+            check_output_filter(validated.compiled.outputs, output_filter)
             return model_version.submit(validated, output_filter, timeout)
 
     def get_model_metadata(
@@ -58,16 +53,6 @@ def version_choice(spec: model_pb2.ModelSpec) -> tuple[int, str | None]:
     if choice == "version_label":
         return 0, spec.version_label
     return (spec.version.value if choice == "version" else 0), None
-
-
-def _check_output_filter(model_version: ModelVersion, output_filter: list[str]) -> None:
-    for name in output_filter:
-        if name not in model_version.outputs:
-            known = ",".join(sorted(model_version.outputs))
-            raise invalid_argument(
-                INVALID_OUTPUT_FILTER,
-                f"output tensor alias not found in signature: {name}. Outputs expected to be in the set {{{known}}}.",
-            )
 
 
 def _tensor_info(spec: TensorSpec) -> meta_graph_pb2.TensorInfo:

@@ -1,7 +1,7 @@
 """The TF Serving REST API's methods (status, metadata, predict, config, model readiness).
 
 Each takes (name, version, label, body, timeout) from the Rust router (`rust/rest/routes.rs`) and returns
-(HTTP status, body). Predict shares the gRPC path's validation and inference (`validation.validate`,
+(HTTP status, body). Predict shares the gRPC path's validation and inference (`request.validation.validate`,
 `ModelVersion.infer`); only the codec differs: the JSON body is parsed into typed arrays in Rust
 (`_native.parse_json_predict`) and the reply written there (`_native.build_json_predict_response`).
 Status and metadata are the gRPC replies in protobuf's JSON mapping, as OVMS renders them.
@@ -32,8 +32,8 @@ from ..errors import (
 )
 from ..metrics import REST_METADATA, REST_PREDICT, REST_STATUS
 from ..models.registry import ModelRegistry
-from ..models.validation import validate
 from ..models.version import ModelState
+from ..request.validation import validate
 from .model_service import version_status
 from .prediction_service import metadata_response
 

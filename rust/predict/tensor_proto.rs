@@ -1,11 +1,11 @@
 //! PredictRequest parsing, in plain Rust: request bytes -> model spec + each input tensor located
 //! (`tensor_content` as an offset into the request) or decoded (typed `*_val` fields). Sizes are
 //! checked against the declared shape before anything is allocated, so a shape that claims 2^40
-//! elements costs nothing. `request_input.rs` turns the result into Python objects.
+//! elements costs nothing. `request.rs` turns the result into Python objects.
 
 use crate::dtype::{DType, ValField};
 use crate::error::{Error, Result};
-use crate::wire::{for_each_fixed, for_each_varint, utf8, Reader, Value};
+use crate::predict::wire::{for_each_fixed, for_each_varint, utf8, Reader, Value};
 
 // Field numbers from tensorflow_serving/apis/predict.proto, model.proto and tensorflow/core/framework.
 const REQ_MODEL_SPEC: u32 = 1;
@@ -64,8 +64,9 @@ pub enum Decoded {
     Bools(Vec<bool>),
     /// `string_val` entries as (offset, length) in the request.
     Strings(Vec<(usize, usize)>),
-    /// Not decodable as declared: the OVMS details message, raised only after the shape checks pass.
-    Invalid(String),
+    /// Not decodable as declared: validation raises it in OVMS's order (a zero dimension first, the
+    /// others after the shape checks).
+    Invalid(Error),
     /// A dtype the server does not serve; the precision check reports it.
     Unsupported,
 }
@@ -171,10 +172,18 @@ fn parse_shape(mut r: Reader<'_>) -> Result<Vec<i64>> {
     Ok(dims)
 }
 
-/// "(1,3,224,224)", OVMS's way of printing a shape.
-pub fn shape_string(shape: &[i64]) -> String {
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    format!("({})", dims.join(","))
+/// OVMS's first check of an input's shape: no zero or negative dimension (for every dtype, and for
+/// both APIs: `RequestInput::new` asks too). Such a shape is never decoded: numpy refuses a zero
+/// dimension beside huge ones, even empty.
+pub fn zero_dimension<D: Copy + TryInto<i64>>(name: &str, shape: &[D]) -> Option<Error> {
+    let dim = |d: D| d.try_into().unwrap_or(i64::MAX);
+    shape
+        .iter()
+        .any(|&d| dim(d) <= 0)
+        .then(|| Error::ZeroDimension {
+            name: name.to_string(),
+            shape: shape.iter().map(|&d| dim(d)).collect(),
+        })
 }
 
 fn val_field_number(f: ValField) -> u32 {
@@ -192,7 +201,6 @@ fn val_field_number(f: ValField) -> u32 {
 }
 
 impl TensorView<'_> {
-    /// Number of elements the shape declares; None when a dim is negative or the product overflows.
     /// Number of elements the shape declares; None when a dim is negative or the byte size of the tensor
     /// would not fit in an isize (numpy's limit).
     fn element_count(&self) -> Option<usize> {
@@ -206,6 +214,9 @@ impl TensorView<'_> {
 
     /// Checks sizes against the shape, then decodes (or locates) the values.
     pub fn decode(&self, name: &str) -> Decoded {
+        if let Some(error) = zero_dimension(name, &self.shape) {
+            return Decoded::Invalid(error);
+        }
         let Some(dtype) = DType::from_wire(self.dtype) else {
             return Decoded::Unsupported;
         };
@@ -219,22 +230,14 @@ impl TensorView<'_> {
             }
             return Decoded::Strings(strings);
         }
-        if self.shape.iter().any(|&d| d <= 0) {
-            // OVMS refuses zero and negative dims (the Python shape checks say so first); nothing to
-            // decode. A zero dim beside huge ones must not reach numpy: it refuses such shapes even empty.
-            return Decoded::Invalid(format!(
-                "Invalid input shape - Negative or zero dimension size is not acceptable: {}; input name: {name}",
-                shape_string(&self.shape)
-            ));
-        }
         let Some(count) = self
             .element_count()
             .filter(|c| c.checked_mul(dtype.size()).is_some())
         else {
-            return Decoded::Invalid(format!(
-                "Invalid input shape - Number of elements overflows: {}; input name: {name}",
-                shape_string(&self.shape)
-            ));
+            return Decoded::Invalid(Error::ShapeOverflow {
+                name: name.to_string(),
+                shape: self.shape.clone(),
+            });
         };
         let expected_bytes = count * dtype.size();
         let (offset, len) = self.content;
@@ -246,9 +249,11 @@ impl TensorView<'_> {
             .collect();
         if len > 0 || typed.is_empty() {
             if len != expected_bytes {
-                return Decoded::Invalid(format!(
-                    "Invalid content size of tensor proto - Expected: {expected_bytes} bytes; Actual: {len} bytes; input name: {name}"
-                ));
+                return Decoded::Invalid(Error::ContentSize {
+                    name: name.to_string(),
+                    expected: expected_bytes,
+                    actual: len,
+                });
             }
             return Decoded::View { offset, count };
         }
@@ -265,13 +270,12 @@ impl TensorView<'_> {
         }
         match decode_typed(dtype, &typed, count) {
             Ok(Some(d)) => d,
-            Ok(None) => {
-                let actual = count_typed(dtype, &typed);
-                Decoded::Invalid(format!(
-                    "Invalid number of values in tensor proto container - Expected: {count}; Actual: {actual}; input name: {name}"
-                ))
-            }
-            Err(e) => Decoded::Invalid(e.to_string()),
+            Ok(None) => Decoded::Invalid(Error::ValueCount {
+                name: name.to_string(),
+                expected: count,
+                actual: count_typed(dtype, &typed),
+            }),
+            Err(e) => Decoded::Invalid(e),
         }
     }
 }
@@ -347,7 +351,7 @@ fn decode_typed(dtype: DType, vals: &[&Value<'_>], count: usize) -> Result<Optio
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{put_key, put_len_field, put_varint, FIXED32, VARINT};
+    use crate::predict::wire::{put_key, put_len_field, put_varint, FIXED32, VARINT};
 
     fn tensor(dtype: u64, shape: &[i64], extra: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
         let mut t = Vec::new();
@@ -442,9 +446,13 @@ mod tests {
         let buf = request("m", "x", &t);
         let req = parse_request(&buf).unwrap();
         match req.inputs[0].1.decode("x") {
-            Decoded::Invalid(m) => assert_eq!(
-                m,
-                "Invalid content size of tensor proto - Expected: 12 bytes; Actual: 8 bytes; input name: x"
+            Decoded::Invalid(e) => assert_eq!(
+                e,
+                Error::ContentSize {
+                    name: "x".into(),
+                    expected: 12,
+                    actual: 8
+                }
             ),
             _ => panic!(),
         }
@@ -455,15 +463,17 @@ mod tests {
         let t = tensor(1, &[1 << 20, 1 << 20, 1 << 20, 1 << 20], |_| {});
         let buf = request("m", "x", &t);
         let req = parse_request(&buf).unwrap();
-        assert!(
-            matches!(req.inputs[0].1.decode("x"), Decoded::Invalid(m) if m.contains("overflows"))
-        );
+        assert!(matches!(
+            req.inputs[0].1.decode("x"),
+            Decoded::Invalid(Error::ShapeOverflow { .. })
+        ));
         let t = tensor(1, &[1 << 20, 1 << 20], |_| {});
         let buf = request("m", "x", &t);
         let req = parse_request(&buf).unwrap();
-        assert!(
-            matches!(req.inputs[0].1.decode("x"), Decoded::Invalid(m) if m.contains("Actual: 0 bytes"))
-        );
+        assert!(matches!(
+            req.inputs[0].1.decode("x"),
+            Decoded::Invalid(Error::ContentSize { actual: 0, .. })
+        ));
     }
 
     #[test]
@@ -486,7 +496,7 @@ mod tests {
         let buf = request("m", "x", &t);
         let req = parse_request(&buf).unwrap();
         assert!(matches!(req.inputs[0].1.decode("x"),
-            Decoded::Invalid(m) if m == "Invalid number of values in tensor proto container - Expected: 4; Actual: 3; input name: x"));
+            Decoded::Invalid(Error::ValueCount { name, expected: 4, actual: 3 }) if name == "x"));
     }
 
     #[test]
@@ -513,9 +523,20 @@ mod tests {
         let t = tensor(1, &[0, 1 << 62], |_| {});
         let buf = request("m", "x", &t);
         let req = parse_request(&buf).unwrap();
-        assert!(
-            matches!(req.inputs[0].1.decode("x"), Decoded::Invalid(m) if m.contains("zero dimension"))
-        );
+        assert!(matches!(
+            req.inputs[0].1.decode("x"),
+            Decoded::Invalid(Error::ZeroDimension { shape, .. }) if shape == [0, 1 << 62]
+        ));
+        // Before the dtype: a string or unknown dtype with a zero dim is refused alike.
+        for dtype in [7, 999] {
+            let t = tensor(dtype, &[1, 0], |_| {});
+            let buf = request("m", "x", &t);
+            let req = parse_request(&buf).unwrap();
+            assert!(matches!(
+                req.inputs[0].1.decode("x"),
+                Decoded::Invalid(Error::ZeroDimension { .. })
+            ));
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
-"""Request validation in OVMS's order, with OVMS's messages: the one place a Predict is checked.
+"""Request validation in OVMS's order: the one place a Predict is checked (both APIs).
 
 Order (OVMS's): number of inputs, then per input: present, no negative/zero dims, binary path, precision,
-rank, batch, shape, content size.
+rank, batch, shape, content size. Each refusal is a kind of `errors.REQUEST_ERRORS` (which has the
+wording); the parsers (Rust) find the zero dims and the content errors, this module raises them in order.
 """
 
 from __future__ import annotations
@@ -12,19 +13,11 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import _native
-from ..errors import (
-    INVALID_BATCH_SIZE,
-    INVALID_MISSING_INPUT,
-    INVALID_NO_OF_INPUTS,
-    INVALID_NO_OF_SHAPE_DIMENSIONS,
-    INVALID_PRECISION,
-    INVALID_SHAPE,
-    invalid_argument,
-)
+from ..errors import request_error
+from ..models.model_io import InputBinding
+from ..models.tensor_spec import DT_STRING, TensorSpec, precision_of_dtype
+from ..models.version import Compiled, ModelVersion
 from . import binary_input
-from .model_io import InputBinding
-from .tensor_spec import DT_STRING, TensorSpec, precision_of_dtype, shape_str
-from .version import Compiled, ModelVersion
 
 
 class Validated(NamedTuple):
@@ -42,12 +35,10 @@ def validate(version: ModelVersion, inputs: Mapping[str, _native.RequestInput]) 
     compiled = version.compiled()
     expected = compiled.inputs
     if len(inputs) != len(expected):
-        raise invalid_argument(
-            INVALID_NO_OF_INPUTS, f"Expected: {len(expected)}; Actual: {len(inputs)}"
-        )
+        raise request_error("INVALID_NO_OF_INPUTS", expected=len(expected), actual=len(inputs))
     for name in expected:
         if name not in inputs:
-            raise invalid_argument(INVALID_MISSING_INPUT, f"Required input: {name}")
+            raise request_error("INVALID_MISSING_INPUT", name=name)
     reshape = _auto_reshape_wanted(version.auto_reshape, expected, inputs)
     if reshape:
         compiled = version.reshape(reshape)
@@ -70,12 +61,9 @@ def _auto_reshape_wanted(
         return {}
     wanted: dict[str, tuple[int, ...]] = {}
     for name, binding in expected.items():
-        shape, spec = inputs[name].shape, binding.spec
-        if (
-            inputs[name].dtype == DT_STRING
-            or len(shape) != len(spec.shape)
-            or any(d <= 0 for d in shape)
-        ):
+        tensor, spec = inputs[name], binding.spec
+        shape = tensor.shape
+        if tensor.dtype == DT_STRING or len(shape) != len(spec.shape) or _zero_dimension(tensor):
             continue
         if all(dim.accepts(n) for dim, n in zip(spec.shape, shape)):
             continue
@@ -88,31 +76,31 @@ def _auto_reshape_wanted(
     return wanted
 
 
+def _zero_dimension(tensor: _native.RequestInput) -> bool:
+    """Whether the parser found a zero or negative dimension (it checks every input, of both APIs)."""
+    error = tensor.error
+    return error is not None and error[0] == "ZERO_DIMENSION"
+
+
 def _validate_input(
     name: str, binding: InputBinding, tensor: _native.RequestInput
 ) -> np.ndarray[Any, Any]:
     spec = binding.spec
     shape: tuple[int, ...] = tensor.shape
-    if any(d <= 0 for d in shape):
-        raise invalid_argument(
-            INVALID_SHAPE,
-            f"Negative or zero dimension size is not acceptable: {shape_str(shape)}; input name: {name}",
-        )
+    error = tensor.error
+    if error is not None and error[0] == "ZERO_DIMENSION":
+        raise request_error(*error)
     if tensor.dtype == DT_STRING and spec.precision != "STRING" and len(spec.shape) in (4, 5):
         return binary_input.decode(name, binding, tensor)
     actual = precision_of_dtype(tensor.dtype)
     if actual != spec.precision:
-        raise invalid_argument(
-            INVALID_PRECISION, f"Expected: {spec.precision}; Actual: {actual}; input name: {name}"
-        )
+        raise request_error("INVALID_PRECISION", expected=spec.precision, actual=actual, name=name)
     check_shape(name, spec, shape)
-    if tensor.error is not None:
-        raise invalid_argument(tensor.error)
+    if error is not None:  # content that does not match the shape (the parser's kinds)
+        raise request_error(*error)
     array = tensor.array
     if array is None:  # strings for a STRING model input: not served by this server
-        raise invalid_argument(
-            INVALID_PRECISION, f"Expected: {spec.precision}; Actual: {actual}; input name: {name}"
-        )
+        raise request_error("INVALID_PRECISION", expected=spec.precision, actual=actual, name=name)
     if binding.transpose_to is not None:
         array = _native.transpose_layout(array, binding.transpose_to)
     return array
@@ -122,18 +110,21 @@ def check_shape(name: str, spec: TensorSpec, shape: tuple[int, ...]) -> None:
     """Rank, then batch, then the other dimensions."""
     expected = spec.shape
     if len(shape) != len(expected):
-        raise invalid_argument(
-            INVALID_NO_OF_SHAPE_DIMENSIONS,
-            f"Expected: {shape_str(expected)}; Actual: {shape_str(shape)}; input name: {name}",
+        raise request_error(
+            "INVALID_NO_OF_SHAPE_DIMENSIONS", expected=expected, actual=shape, name=name
         )
     axis = spec.batch_axis
     if axis is not None and not expected[axis].accepts(shape[axis]):
-        raise invalid_argument(
-            INVALID_BATCH_SIZE,
-            f"Expected: {expected[axis]}; Actual: {shape[axis]}; input name: {name}",
+        raise request_error(
+            "INVALID_BATCH_SIZE", expected=expected[axis], actual=shape[axis], name=name
         )
     if not all(dim.accepts(n) for dim, n in zip(expected, shape)):
-        raise invalid_argument(
-            INVALID_SHAPE,
-            f"Expected: {shape_str(expected)}; Actual: {shape_str(shape)}; input name: {name}",
-        )
+        raise request_error("INVALID_SHAPE", expected=expected, actual=shape, name=name)
+
+
+def check_output_filter(outputs: Mapping[str, TensorSpec], output_filter: list[str]) -> None:
+    """After the inputs: every name in `output_filter` is an output of the model."""
+    for name in output_filter:
+        if name not in outputs:
+            known = ",".join(sorted(outputs))
+            raise request_error("INVALID_OUTPUT_FILTER", name=name, known=known)

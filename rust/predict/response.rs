@@ -8,7 +8,7 @@ use numpy::{PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
 
 use crate::dtype::DType;
 use crate::error::Error;
-use crate::wire::{
+use crate::predict::wire::{
     len_field_size, put_key, put_len_field, put_varint, varint_len, RawSink, Sink, VARINT,
 };
 
@@ -30,11 +30,10 @@ pub(crate) fn output_views<'a, 'py>(
     let mut views = Vec::with_capacity(outputs.len());
     for (name, array) in outputs {
         let descr = array.dtype();
-        let dtype = DType::from_numpy(descr.kind(), descr.itemsize()).ok_or_else(|| {
-            Error::invalid(format!("Unsupported output precision for output {name}"))
-        })?;
+        let dtype = DType::from_numpy(descr.kind(), descr.itemsize())
+            .ok_or_else(|| Error::OutputPrecision { name: name.clone() })?;
         if !array.is_c_contiguous() {
-            return Err(Error::invalid(format!("Output {name} is not C-contiguous")).into());
+            return Err(Error::OutputNotContiguous { name: name.clone() }.into());
         }
         let nbytes = array.len() * descr.itemsize();
         // SAFETY: the array is C-contiguous with `len * itemsize` bytes at `data`, and `outputs` keeps it
@@ -137,7 +136,7 @@ pub fn build_predict_response<'py>(
     let views = output_views(&outputs)?;
     let spec = model_spec(model_name, version);
     let size = response_size(&views, &spec);
-    let len = isize::try_from(size).map_err(|_| Error::invalid("Reply too large"))?;
+    let len = isize::try_from(size).map_err(|_| Error::ReplyTooLarge)?;
     // SAFETY: with a NULL source, PyBytes_FromStringAndSize returns a new bytes object of `len`
     // uninitialised bytes (or NULL with an exception set), visible to no other code until returned; the
     // sink writes all `size` of them (checked) before that. `PyBytes::new_with` would zero them first.
@@ -163,7 +162,7 @@ pub fn build_predict_response<'py>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{Reader, Value};
+    use crate::predict::wire::{Reader, Value};
 
     #[test]
     fn size_matches_what_is_written() {

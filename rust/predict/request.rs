@@ -15,8 +15,11 @@ use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyTuple};
 use numpy::IntoPyArray;
 
 use crate::dtype::DType;
-use crate::error::InvalidInput;
-use crate::tensor_proto::{parse_request, Decoded};
+use crate::error::Error;
+use crate::predict::tensor_proto::{parse_request, zero_dimension, Decoded};
+
+/// `RequestInput.error`: (kind, fields), as `InvalidInput` carries them.
+type KindAndFields = (&'static str, Py<PyDict>);
 
 /// One input of a PredictRequest, as the validators and the model see it.
 #[pyclass(frozen, module = "ovms_rs._native")]
@@ -32,26 +35,41 @@ pub struct RequestInput {
     /// `string_val` entries (DT_STRING only).
     #[pyo3(get)]
     strings: Option<Py<PyList>>,
-    /// OVMS's message for content that does not match the shape; raised after the shape checks.
+    /// Why the input was not decoded, as (kind, fields) of the catalogue (`ovms_rs.errors`):
+    /// validation raises it in OVMS's order (a zero dimension first, the others after the shape
+    /// checks).
     #[pyo3(get)]
-    error: Option<String>,
+    error: Option<KindAndFields>,
+}
+
+fn kind_and_fields(py: Python<'_>, error: &Error) -> PyResult<KindAndFields> {
+    let (kind, fields) = error.to_py(py)?;
+    Ok((kind, fields.unbind()))
 }
 
 impl RequestInput {
-    /// An input made by another parser (the REST JSON codec); its content always matches its shape.
+    /// An input made by another parser (the REST JSON codec): its content matches its shape, which is
+    /// checked for a zero dimension here, as `parse_predict_request`'s are.
     pub(crate) fn new(
+        py: Python<'_>,
+        name: &str,
         dtype: u64,
+        dims: &[usize],
         shape: Py<PyTuple>,
         array: Option<Py<PyAny>>,
         strings: Option<Py<PyList>>,
-    ) -> Self {
-        RequestInput {
+    ) -> PyResult<Self> {
+        let error = match zero_dimension(name, dims) {
+            Some(e) => Some(kind_and_fields(py, &e)?),
+            None => None,
+        };
+        Ok(RequestInput {
             dtype,
             shape,
             array,
             strings,
-            error: None,
-        }
+            error,
+        })
     }
 }
 
@@ -124,7 +142,8 @@ type ParsedRequest<'py> = (String, i64, Option<String>, Bound<'py, PyDict>, Vec<
 /// parse_predict_request(request: bytes | bytearray) -> (model_name, version, version_label | None,
 /// {name: RequestInput}, output_filter)
 ///
-/// Raises InvalidInput for bytes that are not a PredictRequest.
+/// Raises InvalidInput(("MALFORMED_REQUEST", {"detail": ...})) for bytes that are not a
+/// PredictRequest.
 #[pyfunction]
 pub fn parse_predict_request<'py>(
     py: Python<'py>,
@@ -138,7 +157,7 @@ pub fn parse_predict_request<'py>(
         let decoded = tensor.decode(name);
         let (mut array, mut strings, mut error) = (None, None, None);
         match decoded {
-            Decoded::Invalid(msg) => error = Some(msg),
+            Decoded::Invalid(e) => error = Some(kind_and_fields(py, &e)?),
             Decoded::Unsupported => {}
             Decoded::Strings(spans) => {
                 let items = spans
@@ -152,9 +171,10 @@ pub fn parse_predict_request<'py>(
                     to_array(py, request, dtype, &shape, other)
                         .map_err(|e| {
                             // numpy refusing a shape is the client's error, never the server's.
-                            InvalidInput::new_err(format!(
-                                "Invalid input shape - {e}; input name: {name}"
-                            ))
+                            Error::ShapeRefused {
+                                name: name.to_string(),
+                                reason: e.to_string(),
+                            }
                         })?
                         .unbind(),
                 );
