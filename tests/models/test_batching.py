@@ -369,12 +369,14 @@ def _version(tmp_path: Path, **batching: Any) -> ModelVersion:
 
 
 def _submit(mv: ModelVersion, rows: int, timeout: float | None = None) -> Any:
-    with mv.serving():
-        try:
-            arrays = {0: np.full((rows, 4), rows, np.float32)}
-            reply = mv.submit(Validated(arrays, mv.compiled()), [], timeout)
-        except ServingError as e:
-            return e
+    mv.acquire()
+    try:
+        arrays = {0: np.full((rows, 4), rows, np.float32)}
+        reply = mv.submit(Validated(arrays, mv.compiled(), mv.compiled().output_ports), timeout)
+    except ServingError as e:
+        return e
+    finally:
+        mv.release()
     from ovms_rs._proto.tensorflow_serving.apis import predict_pb2
 
     return output_array(predict_pb2.PredictResponse.FromString(reply).outputs["y"])

@@ -37,7 +37,7 @@ from .infer_pool import QueueFull, WaitTimedOut
 from .inference import run_inference
 
 if TYPE_CHECKING:
-    from .version import Compiled, Encode, ModelVersion
+    from .version import Compiled, Encode, ModelVersion, Ports
 
 log = logging.getLogger(__name__)
 
@@ -130,21 +130,21 @@ class Batcher:
     def submit(
         self,
         arrays: Arrays,
-        output_filter: list[str],
+        ports: Ports,
         timeout: float | None,
         encode: Encode | None,
     ) -> bytes:
         """Queues a validated request and waits for its reply (or its deadline)."""
         sizes = {array.shape[self._axes[port]] for port, array in arrays.items()}
         if len(sizes) != 1:  # inputs that disagree on the batch size: nothing to merge them with
-            return self._version.infer(arrays, output_filter, timeout, encode)
+            return self._version.infer(arrays, ports, timeout, encode)
         rows = sizes.pop()
         key: Key = (
             tuple(
                 (port, array.dtype.str, _without(array.shape, self._axes[port]))
                 for port, array in sorted(arrays.items())
             ),
-            tuple(output_filter),
+            ports,
         )
         if timeout is not None and timeout > threading.TIMEOUT_MAX:
             timeout = None  # no client deadline: grpcio reports an effectively infinite one
@@ -152,7 +152,7 @@ class Batcher:
         if not self._queues and self.params.batch_timeout_micros == 0:
             # Nothing waiting and no batching window: a free infer request runs this request here,
             # in its own thread, as a batch of one (no hand-off to a batch thread).
-            reply = self._inline(arrays, output_filter, encode, rows)
+            reply = self._inline(arrays, ports, encode, rows)
             if reply is not None:
                 return reply
         task = _Task(key, arrays, rows, encode, deadline)
@@ -177,7 +177,7 @@ class Batcher:
         return task.result
 
     def _inline(
-        self, arrays: Arrays, output_filter: list[str], encode: Encode | None, rows: int
+        self, arrays: Arrays, ports: Ports, encode: Encode | None, rows: int
     ) -> bytes | None:
         active = self._version._active
         if active is None:
@@ -186,7 +186,7 @@ class Batcher:
             request = active.pool.take(0.0)
         except (QueueFull, WaitTimedOut):
             return None  # every infer request busy: queue, to join the next batch
-        task = _Task((None, tuple(output_filter)), arrays, rows, encode, None)
+        task = _Task((None, ports), arrays, rows, encode, None)
         task.state = _RUNNING
         padded = self.params.padded_size(rows)
         with self._cond:
@@ -309,11 +309,7 @@ class Batcher:
         )
         try:
             inputs = self._merge(tasks, rows, padded)
-            ports = active.output_ports
-            output_filter = tasks[0].key[1]
-            if output_filter:
-                wanted = set(output_filter)
-                ports = [(name, port) for name, port in ports if name in wanted]
+            ports = tasks[0].key[1]  # the same for every task of a batch: part of its key
             metrics = version.metrics
             if metrics is not None:  # a batch is one inference: counted once, with no wait
                 metrics.batched(rows)

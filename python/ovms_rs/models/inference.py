@@ -4,7 +4,7 @@ allows, the outputs as views of the request's buffers. Used by `ModelVersion.inf
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -14,7 +14,7 @@ import openvino as ov
 def run_inference(
     request: ov.InferRequest,
     arrays: Mapping[int, np.ndarray[Any, Any]],
-    ports: list[tuple[str, int]],
+    ports: Sequence[tuple[str, int]],
 ) -> tuple[list[tuple[str, np.ndarray[Any, Any]]], int]:
     """Sets the inputs (shared, not copied, where OpenVINO allows), infers (interpreter released) and
     returns the outputs [(name, view of the request's buffer)] and the inference's nanoseconds."""

@@ -199,7 +199,7 @@ class ModelRegistry:
     ) -> ModelVersion:
         """Version 0 means the default (highest AVAILABLE); a label (TF Serving's version_label, which
         excludes a version) means the version its model's config gives it. Versions that exist but cannot
-        serve are returned as they are: ModelVersion.serving() raises OVMS's error for their state."""
+        serve are returned as they are: acquiring them (`serving`) raises OVMS's error for their state."""
         model = self.model(name)
         if label is not None:
             version = model.version_for_label(label)

@@ -8,8 +8,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +39,8 @@ if TYPE_CHECKING:  # both import this module
 
 log = logging.getLogger(__name__)
 
+# The outputs a request is answered with: (public name, model port), in the model's order.
+Ports = tuple[tuple[str, int], ...]
 # Turns a request's outputs [(name, array)] into the reply bytes.
 Encode = Callable[[list[tuple[str, np.ndarray[Any, Any]]]], bytes]
 
@@ -78,7 +79,8 @@ class Compiled:
     pool: InferRequestPool[ov.InferRequest]
     inputs: dict[str, InputBinding]
     outputs: dict[str, TensorSpec]
-    output_ports: list[tuple[str, int]]
+    # Every output as (public name, port), in the model's order; what a request without a filter gets.
+    output_ports: Ports
     # Model input name -> public input name, for reshaping by public name.
     model_names: dict[str, str]
     nireq: int
@@ -236,7 +238,9 @@ class ModelVersion:
         nireq = self.config.nireq or int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         requests = [compiled.create_infer_request() for _ in range(max(nireq, 1))]
         pool = InferRequestPool(requests, self._max_queue)
-        return Compiled(compiled, pool, inputs, outputs, output_ports, model_names, len(requests))
+        return Compiled(
+            compiled, pool, inputs, outputs, tuple(output_ports), model_names, len(requests)
+        )
 
     def _reshape_config(self) -> ModelConfig:
         """With batching, the batch dimension becomes 1:max_batch_size (whatever the model's or
@@ -341,25 +345,6 @@ class ModelVersion:
             if self._in_flight == 0:
                 self._cond.notify_all()
 
-    @contextmanager
-    def serving(self, counted: Counted | None = None) -> Iterator[ModelVersion]:
-        """acquire() ... release() around one request, counted as `counted` says (None: not)."""
-        started = time.perf_counter_ns()
-        try:
-            self.acquire()
-        except BaseException as e:
-            self.count_failed(counted, e)
-            raise
-        try:
-            yield self
-        except BaseException as e:
-            self.count_failed(counted, e)
-            raise
-        else:
-            self.count_succeeded(counted, started)
-        finally:
-            self.release()
-
     # ---- metrics ----
 
     def count_succeeded(self, counted: Counted | None, started_ns: int) -> None:
@@ -405,20 +390,19 @@ class ModelVersion:
     def submit(
         self,
         validated: Validated,
-        output_filter: list[str],
         timeout: float | None = None,
         encode: Encode | None = None,
     ) -> bytes:
         """A validated request's reply: through the batcher when batching is on (no `auto` shapes
         there), else infer() on the compiled model the request was validated against."""
         if self.batcher is not None:
-            return self.batcher.submit(validated.arrays, output_filter, timeout, encode)
-        return self.infer(validated.arrays, output_filter, timeout, encode, validated.compiled)
+            return self.batcher.submit(validated.arrays, validated.ports, timeout, encode)
+        return self.infer(validated.arrays, validated.ports, timeout, encode, validated.compiled)
 
     def infer(
         self,
         arrays: Mapping[int, np.ndarray[Any, Any]],
-        output_filter: list[str],
+        ports: Ports,
         timeout: float | None = None,
         encode: Encode | None = None,
         compiled: Compiled | None = None,
@@ -426,13 +410,10 @@ class ModelVersion:
         """Runs one inference (interpreter released inside OpenVINO) and returns the reply: PredictResponse
         bytes, or what `encode(outputs)` makes of the outputs (REST's JSON). The outputs are views of the
         infer request's buffers, valid only inside `encode`. Call between acquire() and release().
-        `timeout`: seconds left of the client's deadline; `compiled`: the compiled model the arrays were
-        validated against (default: the current one)."""
+        `ports`: the outputs to answer with (`Validated.ports`); `timeout`: seconds left of the
+        client's deadline; `compiled`: the compiled model the arrays were validated against (default:
+        the current one)."""
         active = compiled or self.compiled()
-        ports = active.output_ports
-        if output_filter:
-            wanted = set(output_filter)
-            ports = [(name, port) for name, port in ports if name in wanted]
         metrics = self.metrics
         waiting = time.perf_counter_ns() if metrics is not None else 0
         request = self._take_infer_request(active, timeout)

@@ -18,7 +18,7 @@ from google.protobuf.message import DecodeError
 from .. import _native
 from .._proto.tensorflow.core.framework import tensor_pb2, tensor_shape_pb2
 from .._proto.tensorflow_serving.apis import predict_pb2, prediction_log_pb2
-from ..errors import INVALID_OUTPUT_FILTER, ServingError, invalid_argument
+from ..errors import ServingError
 from ..request.validation import validate
 from .version import ModelVersion
 
@@ -100,13 +100,8 @@ def replay_file(mv: ModelVersion, path: Path) -> int:
 def _predict(mv: ModelVersion, request: bytes) -> None:
     """One Predict on this version (the record's model_spec is not looked at, as in TF Serving)."""
     _, _, _, inputs, output_filter = _native.parse_predict_request(request)
-    validated = validate(mv, inputs)
-    for name in output_filter:
-        if name not in mv.outputs:
-            raise invalid_argument(
-                INVALID_OUTPUT_FILTER, f"output tensor alias not found in signature: {name}"
-            )
-    mv.infer(validated.arrays, output_filter, compiled=validated.compiled)
+    validated = validate(mv, inputs, output_filter)
+    mv.infer(validated.arrays, validated.ports, compiled=validated.compiled)
 
 
 def zeros_request(mv: ModelVersion) -> bytes:

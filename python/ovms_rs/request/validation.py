@@ -7,7 +7,7 @@ wording); the parsers (Rust) find the zero dims and the content errors, this mod
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -16,22 +16,28 @@ from .. import _native
 from ..errors import request_error
 from ..models.model_io import InputBinding
 from ..models.tensor_spec import DT_STRING, TensorSpec, precision_of_dtype
-from ..models.version import Compiled, ModelVersion
+from ..models.version import Compiled, ModelVersion, Ports
 from . import binary_input
 
 
 class Validated(NamedTuple):
-    """A request that passed: {model port: array in model layout}, and the compiled model they were
+    """A request that passed: {model port: array in model layout}, the compiled model they were
     checked against (an `auto` reshape by another request may replace the version's meanwhile; this
-    request still runs on its own)."""
+    request still runs on its own), and the outputs to answer with (the request's output filter,
+    resolved here once: inference and the batcher take ports, never names)."""
 
     arrays: dict[int, np.ndarray[Any, Any]]
     compiled: Compiled
+    ports: Ports
 
 
-def validate(version: ModelVersion, inputs: Mapping[str, _native.RequestInput]) -> Validated:
+def validate(
+    version: ModelVersion,
+    inputs: Mapping[str, _native.RequestInput],
+    output_filter: Sequence[str] = (),
+) -> Validated:
     """Checks a request against the version's current compiled model (reshaping it first when the
-    version is `auto` and the request asks for other shapes)."""
+    version is `auto` and the request asks for other shapes), then its output filter."""
     compiled = version.compiled()
     expected = compiled.inputs
     if len(inputs) != len(expected):
@@ -47,7 +53,7 @@ def validate(version: ModelVersion, inputs: Mapping[str, _native.RequestInput]) 
         binding.port: _validate_input(name, binding, inputs[name])
         for name, binding in expected.items()
     }
-    return Validated(arrays, compiled)
+    return Validated(arrays, compiled, output_ports(compiled, output_filter))
 
 
 def _auto_reshape_wanted(
@@ -122,9 +128,15 @@ def check_shape(name: str, spec: TensorSpec, shape: tuple[int, ...]) -> None:
         raise request_error("INVALID_SHAPE", expected=expected, actual=shape, name=name)
 
 
-def check_output_filter(outputs: Mapping[str, TensorSpec], output_filter: list[str]) -> None:
-    """After the inputs: every name in `output_filter` is an output of the model."""
+def output_ports(compiled: Compiled, output_filter: Sequence[str]) -> Ports:
+    """After the inputs (OVMS's order): every name in `output_filter` must be an output of the model;
+    the ports to answer with (all of them without a filter)."""
+    if not output_filter:
+        return compiled.output_ports
+    outputs = compiled.outputs
     for name in output_filter:
         if name not in outputs:
             known = ",".join(sorted(outputs))
             raise request_error("INVALID_OUTPUT_FILTER", name=name, known=known)
+    wanted = set(output_filter)
+    return tuple(named for named in compiled.output_ports if named[0] in wanted)

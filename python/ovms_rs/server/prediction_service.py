@@ -13,7 +13,7 @@ from ..metrics import GRPC_METADATA, GRPC_PREDICT
 from ..models.registry import ModelRegistry
 from ..models.tensor_spec import TensorSpec
 from ..models.version import ModelVersion
-from ..request.validation import check_output_filter, validate
+from ..request.validation import validate
 
 SERVICE = "tensorflow.serving.PredictionService"
 SIGNATURE_DEF = "signature_def"
@@ -30,9 +30,8 @@ class PredictionService:
         started = time.perf_counter_ns()
         name, version, label, inputs, output_filter = _native.parse_predict_request(request)
         with self.registry.serving(name, version, label, GRPC_PREDICT, started) as model_version:
-            validated = validate(model_version, inputs)
-            check_output_filter(validated.compiled.outputs, output_filter)
-            return model_version.submit(validated, output_filter, timeout)
+            validated = validate(model_version, inputs, output_filter)
+            return model_version.submit(validated, timeout)
 
     def get_model_metadata(
         self, request: get_model_metadata_pb2.GetModelMetadataRequest, timeout: float | None
@@ -42,8 +41,9 @@ class PredictionService:
         if list(request.metadata_field) != [SIGNATURE_DEF]:
             raise invalid_argument(INVALID_SIGNATURE_NAME)
         version, label = version_choice(request.model_spec)
-        model_version = self.registry.resolve(request.model_spec.name, version, label)
-        with model_version.serving(GRPC_METADATA):
+        with self.registry.serving(
+            request.model_spec.name, version, label, GRPC_METADATA
+        ) as model_version:
             return metadata_response(model_version)
 
 

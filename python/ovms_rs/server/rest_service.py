@@ -87,7 +87,7 @@ class RestService:
             def encode(outputs: list[tuple[str, Any]]) -> bytes:
                 return _native.build_json_predict_response(format_, outputs)
 
-            return 200, model_version.submit(validated, [], timeout, encode)
+            return 200, model_version.submit(validated, timeout, encode)
 
     def status(
         self, name: str, version: int, label: str | None, body: RequestBody, timeout: float | None
@@ -115,7 +115,7 @@ class RestService:
     def metadata(
         self, name: str, version: int, label: str | None, body: RequestBody, timeout: float | None
     ) -> Reply:
-        with self.registry.resolve(name, version, label).serving(REST_METADATA) as model_version:
+        with self.registry.serving(name, version, label, REST_METADATA) as model_version:
             return 200, _json(metadata_response(model_version))
 
     def model_ready(
