@@ -52,6 +52,8 @@ mod _native {
     #[pymodule_export]
     use crate::predict::response::build_predict_response;
     #[pymodule_export]
+    use crate::py_buffer::RequestBody;
+    #[pymodule_export]
     use crate::rest::RestServer;
     #[pymodule_export]
     use crate::tfrecord::read_tfrecords;

@@ -1,7 +1,16 @@
-//! Request bodies handed to Python: one copy from the transport's chunks into a `bytearray` that
-//! belongs to the request alone, and replies handed back to the transport without a copy.
+//! Request bodies handed to Python, and replies handed back to the transport without a copy.
+//!
+//! The ownership rule for request memory, decided here once: a request's bytes belong to that request
+//! alone, nothing writes them, and the model may read its tensors in place (OpenVINO only reads its
+//! inputs; numpy views over them are flagged read-only, `models/inference.py` aliases them writable
+//! for OpenVINO alone). A message HTTP/2 delivered in one piece (one DATA frame: what clients that
+//! honour the server's 1 MiB frame size send for a 602 KB request) is handed over as it lies in the
+//! transport's receive buffer (`RequestBody`, no copy); one in several pieces is gathered once into a
+//! new `bytearray`.
 
 use bytes::Bytes;
+use numpy::ndarray::ArrayView1;
+use numpy::PyArray1;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes};
 
@@ -55,6 +64,57 @@ unsafe fn gather(chunks: Vec<Bytes>, out: SendPtr) {
         std::ptr::copy_nonoverlapping(chunk.as_ptr(), out.0.add(at), chunk.len());
         at += chunk.len();
     }
+}
+
+/// A request message received in one piece, shared with Python where the transport received it.
+///
+/// `numpy_view()` is a uint8 array over it whose base is this object (so it lives as long as any
+/// view of its tensors); `bytes(body)` is a copy, for the cold paths that parse with protobuf.
+#[pyclass(frozen, module = "ovms_rs._native")]
+pub struct RequestBody {
+    bytes: Bytes,
+}
+
+impl RequestBody {
+    pub fn as_slice(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// A uint8 array over the whole body with `body` as its base, for `numpy.frombuffer` views of
+    /// its tensors. Writable as numpy sees it, as a request's own `bytearray` is: see the module's
+    /// ownership rule (the parser flags every tensor view read-only).
+    pub fn numpy_view<'py>(body: &Bound<'py, RequestBody>) -> Bound<'py, PyAny> {
+        let data = ArrayView1::from(body.get().as_slice());
+        // SAFETY: the array's memory is `body`'s `Bytes`, which neither moves nor is freed while
+        // `body` lives, and `body` is the array's base object. Nothing writes it (module docs): the
+        // region belongs to this message alone (HTTP/2 split the frame out of its receive buffer).
+        unsafe { PyArray1::<u8>::borrow_from_array(&data, body.clone().into_any()) }.into_any()
+    }
+}
+
+#[pymethods]
+impl RequestBody {
+    fn __len__(&self) -> usize {
+        self.bytes.len()
+    }
+
+    fn __bytes__<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.bytes)
+    }
+}
+
+/// The request as the handler gets it: the single chunk itself (`RequestBody`), or the chunks
+/// gathered into a new `bytearray`.
+pub fn request_object<'py>(
+    py: Python<'py>,
+    mut chunks: Vec<Bytes>,
+    len: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    if chunks.len() == 1 {
+        let bytes = chunks.pop().expect("one chunk");
+        return Ok(Bound::new(py, RequestBody { bytes })?.into_any());
+    }
+    Ok(bytearray_from_chunks(py, chunks, len)?.into_any())
 }
 
 /// A Python `bytes` object as the transport's `Bytes`, without copying it.

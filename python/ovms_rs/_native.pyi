@@ -98,6 +98,13 @@ class GrpcServer:
     def stop(self, grace: float) -> bool: ...
 
 @final
+class RequestBody:
+    """A request message received in one piece, where the transport received it (no copy)."""
+
+    def __len__(self) -> int: ...
+    def __bytes__(self) -> bytes: ...
+
+@final
 class RequestInput:
     """One input of a PredictRequest."""
 
@@ -114,7 +121,7 @@ class RequestInput:
         """Why the input was not decoded: (kind, fields) of `ovms_rs.errors.REQUEST_ERRORS`."""
 
 def parse_predict_request(
-    request: bytes | bytearray,
+    request: bytes | bytearray | RequestBody,
 ) -> tuple[str, int, str | None, dict[str, RequestInput], list[str]]: ...
 def read_tfrecords(data: bytes, limit: int) -> list[bytes]:
     """The records of a TFRecord file (at most limit + 1); ValueError for bad framing or CRC."""

@@ -2,8 +2,9 @@
 //! Python handler on a blocking thread, and frame what it returns.
 //!
 //! Everything except the handler runs without the interpreter: HTTP/2, message reassembly, limits and
-//! deadlines. The handler is `handler(path: str, request: bytearray, timeout: float | None) -> (code, message,
-//! reply: bytes | None)` and never raises on purpose (it maps errors to statuses itself).
+//! deadlines. The handler is `handler(path: str, request: RequestBody | bytearray, timeout: float | None)
+//! -> (code, message, reply: bytes | None)` and never raises on purpose (it maps errors to statuses
+//! itself); `py_buffer` says which the request is.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -25,7 +26,7 @@ use crate::metrics::{registry, InFlightGauge};
 use crate::overload::budget::{self, Reservation};
 use crate::overload::connections::{ConnHandle, RequestOnConn};
 use crate::overload::{limits, BUDGET_WAIT};
-use crate::py_buffer::{bytearray_from_chunks, bytes_of};
+use crate::py_buffer::{bytes_of, request_object};
 
 use super::framing::{
     code, error_reply, ok_reply, parse_prefix, parse_timeout, ReplyBody, PREFIX_LEN,
@@ -292,7 +293,7 @@ fn call_handler(
         },
     };
     Python::attach(|py| {
-        let request = bytearray_from_chunks(py, message.chunks, message.len)?;
+        let request = request_object(py, message.chunks, message.len)?;
         let result = shared.handler.bind(py).call1((path, request, timeout))?;
         let (status, details, reply): (i32, String, Option<Bound<'_, PyBytes>>) =
             result.extract()?;

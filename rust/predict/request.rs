@@ -17,6 +17,7 @@ use numpy::IntoPyArray;
 use crate::dtype::DType;
 use crate::error::Error;
 use crate::predict::tensor_proto::{parse_request, zero_dimension, Decoded};
+use crate::py_buffer::RequestBody;
 
 /// `RequestInput.error`: (kind, fields), as `InvalidInput` carries them.
 type KindAndFields = (&'static str, Py<PyDict>);
@@ -75,7 +76,9 @@ impl RequestInput {
 
 /// The bytes of a request body given as `bytes` or as the transport's `bytearray`.
 pub(crate) fn request_buffer<'a>(request: &'a Bound<'_, PyAny>) -> PyResult<&'a [u8]> {
-    if let Ok(bytes) = request.cast::<PyBytes>() {
+    if let Ok(body) = request.cast::<RequestBody>() {
+        Ok(body.get().as_slice())
+    } else if let Ok(bytes) = request.cast::<PyBytes>() {
         Ok(bytes.as_bytes())
     } else if let Ok(array) = request.cast::<PyByteArray>() {
         // SAFETY: the transport's bytearray belongs to one request, which nothing else references:
@@ -84,7 +87,7 @@ pub(crate) fn request_buffer<'a>(request: &'a Bound<'_, PyAny>) -> PyResult<&'a 
         Ok(unsafe { array.as_bytes() })
     } else {
         Err(pyo3::exceptions::PyTypeError::new_err(
-            "request must be bytes or bytearray",
+            "request must be bytes, bytearray or RequestBody",
         ))
     }
 }
@@ -151,6 +154,12 @@ pub fn parse_predict_request<'py>(
 ) -> PyResult<ParsedRequest<'py>> {
     let buf = request_buffer(request)?;
     let req = parse_request(buf)?;
+    // numpy.frombuffer takes the transport's single-piece body through a uint8 array over it.
+    let buffer_object = match request.cast::<RequestBody>() {
+        Ok(body) => RequestBody::numpy_view(body),
+        Err(_) => request.clone(),
+    };
+    let request = &buffer_object;
     let inputs = PyDict::new(py);
     for (name, tensor) in &req.inputs {
         let shape = PyTuple::new(py, &tensor.shape)?;

@@ -13,7 +13,11 @@ from helpers import DEMO, ServerProcess, predict_request, tensor_proto
 
 def test_not_ready_while_draining(tmp_path: Path) -> None:
     with ServerProcess("--nireq", "1", log_path=tmp_path / "server.log", rest=True) as server:
-        assert requests.get(f"{server.rest_url}/v2/health/ready", timeout=10).status_code == 200
+        # ServerProcess is ready once the gRPC port accepts; readiness turns 200 just after.
+        deadline = time.monotonic() + 10
+        while requests.get(f"{server.rest_url}/v2/health/ready", timeout=10).status_code != 200:
+            assert time.monotonic() < deadline, "never ready"
+            time.sleep(0.01)
         x = np.zeros((1, 3, 224, 224), np.float32)
         stub = server.prediction_stub()
         # With one infer request these queue: the drain takes a while.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from .. import _native
 from ..models.registry import ModelRegistry
 
 HEALTH_SERVICE = "grpc.health.v1.Health"
@@ -60,7 +61,9 @@ class Readiness:
         self._draining = True
         self.update()
 
-    def check(self, request: bytes | bytearray, timeout: float | None) -> bytes:
+    def check(
+        self, request: bytes | bytearray | _native.RequestBody, timeout: float | None
+    ) -> bytes:
         """grpc.health.v1.Health/Check, on the raw messages (two one-field messages: no generated code)."""
         service = _service_name(bytes(request))
         if service not in _KNOWN_SERVICES:

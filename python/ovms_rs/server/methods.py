@@ -14,6 +14,7 @@ from typing import Any, Protocol, Union
 import grpc
 from google.protobuf.message import DecodeError, Message
 
+from .. import _native
 from .._proto.tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
@@ -27,9 +28,10 @@ from .health import HEALTH_SERVICE, Readiness
 
 log = logging.getLogger(__name__)
 
-# The serialized request: bytearray from the native transport (it belongs to the request alone), bytes
-# from grpcio.
-RequestBytes = Union[bytes, bytearray]  # a module-level alias: Python 3.9 has no `X | Y` here
+# The serialized request: from the native transport a RequestBody (a message received in one piece,
+# where it was received) or a bytearray (gathered from pieces), each belonging to the request alone;
+# bytes from grpcio. `bytes(request)` works for all three.
+RequestBytes = Union[bytes, bytearray, _native.RequestBody]  # Python 3.9 has no `X | Y` here
 RawMethod = Callable[[RequestBytes, "float | None"], bytes]
 
 # grpcio's wording for these, so both transports answer alike.
@@ -46,7 +48,9 @@ def _typed(request_type: _Parser, method: Callable[[Any, float | None], Message]
 
     def call(request: RequestBytes, timeout: float | None) -> bytes:
         try:
-            message = request_type.FromString(request)
+            message = request_type.FromString(
+                request if isinstance(request, (bytes, bytearray)) else bytes(request)
+            )
         except DecodeError:
             raise ServingError(grpc.StatusCode.INTERNAL, CANNOT_DESERIALIZE) from None
         reply: bytes = method(message, timeout).SerializeToString()

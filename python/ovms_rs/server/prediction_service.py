@@ -25,7 +25,9 @@ class PredictionService:
     def __init__(self, registry: ModelRegistry) -> None:
         self.registry = registry
 
-    def predict(self, request: bytes | bytearray, timeout: float | None) -> bytes:
+    def predict(
+        self, request: bytes | bytearray | _native.RequestBody, timeout: float | None
+    ) -> bytes:
         """The hot path: no Python protobuf objects; tensors are numpy views over `request`."""
         started = time.perf_counter_ns()
         name, version, label, inputs, output_filter = _native.parse_predict_request(request)
