@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 
 from .. import _native
+from ..config.shapes import shape_str
 from ..errors import INVALID_BATCH_SIZE, INVALID_NO_OF_SHAPE_DIMENSIONS, invalid_argument
 from .model_io import InputBinding
-from .tensor_spec import shape_str
 
 NOT_NHWC = "Received binary image input but resource not configured to accept NHWC layout"
 CHANNELS = "Invalid number of channels in binary input"

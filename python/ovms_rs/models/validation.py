@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import _native
+from ..config.shapes import shape_str
 from ..errors import (
     INVALID_BATCH_SIZE,
     INVALID_MISSING_INPUT,
@@ -23,7 +24,7 @@ from ..errors import (
 )
 from . import binary_input
 from .model_io import InputBinding
-from .tensor_spec import DT_STRING, TensorSpec, precision_of_dtype, shape_str
+from .tensor_spec import DT_STRING, TensorSpec, precision_of_dtype
 from .version import Compiled, ModelVersion
 
 
