@@ -28,6 +28,8 @@ mod _native {
     use pyo3::prelude::*;
 
     #[pymodule_export]
+    use crate::dtype::py::dtype_table;
+    #[pymodule_export]
     use crate::grpc::GrpcServer;
     #[pymodule_export]
     use crate::image::decode_images;

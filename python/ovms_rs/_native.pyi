@@ -18,6 +18,7 @@ __all__ = [
     "build_json_predict_response",
     "build_predict_response",
     "decode_images",
+    "dtype_table",
     "enable_metrics",
     "json_error_kinds",
     "metric_families",
@@ -122,6 +123,7 @@ def transpose_layout(array: npt.NDArray[Any], to: str) -> npt.NDArray[Any]: ...
 def decode_images(
     images: list[bytes], height: int | None = None, width: int | None = None
 ) -> npt.NDArray[np.uint8]: ...
+def dtype_table() -> list[tuple[int, str, str, int, str]]: ...
 def json_error_kinds() -> list[str]: ...
 def parse_json_predict(
     body: bytes | bytearray, inputs: list[tuple[str, int]]

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _native
+from .. import _native, dtypes
 from ..config.shapes import shape_str
 from ..errors import INVALID_BATCH_SIZE, INVALID_NO_OF_SHAPE_DIMENSIONS, invalid_argument
 from .model_io import InputBinding
@@ -15,18 +15,9 @@ NOT_NHWC = "Received binary image input but resource not configured to accept NH
 CHANNELS = "Invalid number of channels in binary input"
 EMPTY = "String val is empty"
 
+# The precisions a decoded image (uint8) may be cast to: the numeric ones.
 _NUMPY_BY_PRECISION = {
-    "FP32": np.float32,
-    "FP16": np.float16,
-    "FP64": np.float64,
-    "U8": np.uint8,
-    "I8": np.int8,
-    "U16": np.uint16,
-    "I16": np.int16,
-    "I32": np.int32,
-    "I64": np.int64,
-    "U32": np.uint32,
-    "U64": np.uint64,
+    d.precision: d.numpy for d in dtypes.BY_NUMPY.values() if d.numpy.kind in "uif"
 }
 
 
@@ -73,4 +64,4 @@ def decode(name: str, binding: InputBinding, tensor: _native.RequestInput) -> np
     if binding.transpose_to is not None:
         batch = _native.transpose_layout(batch, binding.transpose_to)
     # No scaling: 0..255 stays 0..255, as in OVMS.
-    return batch if target is np.uint8 else batch.astype(target)
+    return batch if target == np.uint8 else batch.astype(target)

@@ -1,6 +1,6 @@
 """What a model's input or output looks like to a client (`TensorSpec`), and OpenVINO's vocabulary in
 ours: element types as OVMS precision names, `ov.Dimension` as `Dim` and back (the OpenVINO side of the
-pure `config.shapes`).
+pure `config.shapes` and `dtypes`).
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import openvino as ov
 
+from .. import dtypes
 from ..config.shapes import Dim
 
 # OpenVINO element type name -> OVMS precision name.
@@ -31,33 +32,8 @@ _PRECISION_BY_OV_TYPE = {
 }
 
 
-# TensorFlow DataType wire number <-> OVMS precision name.
-DTYPE_BY_PRECISION = {
-    "FP32": 1,
-    "FP64": 2,
-    "I32": 3,
-    "U8": 4,
-    "I16": 5,
-    "I8": 6,
-    "STRING": 7,
-    "I64": 9,
-    "BOOL": 10,
-    "BF16": 14,
-    "U16": 17,
-    "FP16": 19,
-    "U32": 22,
-    "U64": 23,
-}
-PRECISION_BY_DTYPE = {v: k for k, v in DTYPE_BY_PRECISION.items()}
-DT_STRING = 7
-
-
 def precision_of(element_type: ov.Type) -> str:
     return _PRECISION_BY_OV_TYPE.get(element_type.get_type_name(), "UNDEFINED")
-
-
-def precision_of_dtype(dtype: int) -> str:
-    return PRECISION_BY_DTYPE.get(dtype, "UNDEFINED")
 
 
 def dim_of(d: ov.Dimension) -> Dim:
@@ -84,4 +60,6 @@ class TensorSpec:
 
     @property
     def dtype(self) -> int:
-        return DTYPE_BY_PRECISION.get(self.precision, 0)
+        """The wire dtype (0, DT_INVALID, for a precision without one)."""
+        dtype = dtypes.BY_PRECISION.get(self.precision)
+        return dtype.wire if dtype is not None else 0

@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import _native
 from ..config.shapes import shape_str
+from ..dtypes import DT_STRING, precision_of_dtype
 from ..errors import (
     INVALID_BATCH_SIZE,
     INVALID_MISSING_INPUT,
@@ -24,7 +25,7 @@ from ..errors import (
 )
 from . import binary_input
 from .model_io import InputBinding
-from .tensor_spec import DT_STRING, TensorSpec, precision_of_dtype
+from .tensor_spec import TensorSpec
 from .version import Compiled, ModelVersion
 
 
