@@ -24,7 +24,6 @@ class ServerConfig:
     # Seconds after SIGTERM during which everything is still served while readiness answers 503, so that
     # a load balancer's health checks take the replica out before it stops accepting connections.
     drain_seconds: float = 0.0
-    grpc_workers: int = 1
     grpc_threads: int = 0
     grpc_transport: str = "native"
     max_message_bytes: int = 1024 * 1024 * 1024
