@@ -29,7 +29,7 @@ from pathlib import Path
 
 import openvino as ov
 from ovms_rs import _native
-from ovms_rs.config import ModelConfig
+from ovms_rs.config.model import ModelConfig
 from ovms_rs.models.inference import run_inference
 from ovms_rs.models.registry import ModelRegistry
 from ovms_rs.models.validation import validate

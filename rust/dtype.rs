@@ -34,6 +34,24 @@ pub enum ValField {
 }
 
 impl DType {
+    /// Every dtype served, in wire order (`_native.dtype_table()`).
+    pub const ALL: [DType; 14] = [
+        DType::Float,
+        DType::Double,
+        DType::Int32,
+        DType::UInt8,
+        DType::Int16,
+        DType::Int8,
+        DType::String,
+        DType::Int64,
+        DType::Bool,
+        DType::BFloat16,
+        DType::UInt16,
+        DType::Half,
+        DType::UInt32,
+        DType::UInt64,
+    ];
+
     pub fn from_wire(v: u64) -> Option<DType> {
         use DType::*;
         Some(match v {
@@ -145,6 +163,45 @@ impl DType {
     }
 }
 
+impl ValField {
+    /// The TensorProto field's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ValField::Float => "float_val",
+            ValField::Double => "double_val",
+            ValField::Int => "int_val",
+            ValField::Int64 => "int64_val",
+            ValField::Bool => "bool_val",
+            ValField::Half => "half_val",
+            ValField::UInt32 => "uint32_val",
+            ValField::UInt64 => "uint64_val",
+            ValField::String => "string_val",
+        }
+    }
+}
+
+/// The Python face of the table.
+pub mod py {
+    use super::DType;
+    use pyo3::prelude::*;
+
+    /// dtype_table() -> list[(wire, precision, numpy, size, val_field)]: every dtype, as Rust handles
+    /// it; `ovms_rs/dtypes.py` holds the same table for Python (a test compares them).
+    #[pyfunction]
+    pub fn dtype_table() -> Vec<(u32, &'static str, &'static str, usize, &'static str)> {
+        let row = |d: DType| {
+            (
+                d as u32,
+                d.precision(),
+                d.numpy(),
+                d.size(),
+                d.val_field().name(),
+            )
+        };
+        DType::ALL.into_iter().map(row).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,6 +214,12 @@ mod tests {
             }
         }
         assert_eq!(DType::from_wire(8), None); // complex64 is not served
+    }
+
+    #[test]
+    fn all_is_every_wire_dtype_once_in_order() {
+        let served: Vec<DType> = (0..64u64).filter_map(DType::from_wire).collect();
+        assert_eq!(served, DType::ALL);
     }
 
     #[test]

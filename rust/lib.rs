@@ -25,6 +25,8 @@ mod _native {
     use pyo3::prelude::*;
 
     #[pymodule_export]
+    use crate::dtype::py::dtype_table;
+    #[pymodule_export]
     use crate::error::invalid_input_kinds;
     #[pymodule_export]
     use crate::grpc::GrpcServer;

@@ -13,6 +13,7 @@ from typing import Any
 import grpc
 import numpy as np
 import ovms_rs
+from ovms_rs import dtypes
 from ovms_rs._proto.tensorflow.core.framework import tensor_pb2, tensor_shape_pb2
 from ovms_rs._proto.tensorflow_serving.apis import (
     get_model_status_pb2,
@@ -26,20 +27,8 @@ DEMO_DATA = ovms_rs.demo_dir() / "data"
 DEMO_MODEL_PATH = ovms_rs.demo_dir() / DEMO
 MAX_MESSAGE = 1024 * 1024 * 1024
 
-DTYPE_OF_NUMPY = {
-    np.dtype(np.float32): 1,
-    np.dtype(np.float64): 2,
-    np.dtype(np.int32): 3,
-    np.dtype(np.uint8): 4,
-    np.dtype(np.int16): 5,
-    np.dtype(np.int8): 6,
-    np.dtype(np.int64): 9,
-    np.dtype(np.bool_): 10,
-    np.dtype(np.uint16): 17,
-    np.dtype(np.float16): 19,
-    np.dtype(np.uint32): 22,
-    np.dtype(np.uint64): 23,
-}
+# Wire dtype <-> numpy: the package's one table (ovms_rs.dtypes, checked against Rust's).
+NUMPY_OF_DTYPE = {d.wire: d.numpy for d in dtypes.BY_NUMPY.values()}
 
 
 def free_port() -> int:
@@ -145,7 +134,7 @@ def tensor_proto(array: np.ndarray[Any, Any], dtype: int | None = None) -> tenso
     """A TensorProto with the array in tensor_content (as ovmsclient and OVMS's clients send it)."""
     array = np.ascontiguousarray(array)
     return tensor_pb2.TensorProto(
-        dtype=dtype if dtype is not None else DTYPE_OF_NUMPY[array.dtype],  # type: ignore[arg-type]
+        dtype=dtype if dtype is not None else dtypes.BY_NUMPY[array.dtype].wire,  # type: ignore[arg-type]
         tensor_shape=tensor_shape_pb2.TensorShapeProto(
             dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=int(d)) for d in array.shape]
         ),
@@ -170,7 +159,7 @@ def predict_request(
 
 
 def output_array(tensor: tensor_pb2.TensorProto) -> np.ndarray[Any, Any]:
-    dtype = {v: k for k, v in DTYPE_OF_NUMPY.items()}[tensor.dtype]
+    dtype = NUMPY_OF_DTYPE[tensor.dtype]
     shape = [d.size for d in tensor.tensor_shape.dim]
     return np.frombuffer(tensor.tensor_content, dtype=dtype).reshape(shape)
 

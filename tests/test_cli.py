@@ -133,10 +133,29 @@ def test_default_flags_are_not_warned_about(demo_server: ServerProcess) -> None:
     assert "not implemented" not in demo_server.log()
 
 
-def test_the_cli_imports_no_openvino() -> None:
-    """Flags are parsed (and --help answered) before the model side, and OpenVINO, load."""
-    code = "import sys, ovms_rs.__main__; print('openvino' in sys.modules)"
+def _loads_openvino(imports: str) -> bool:
+    code = f"import sys; {imports}; print('openvino' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
     )
-    assert (result.returncode, result.stdout.strip()) == (0, "False"), result.stderr
+    assert result.returncode == 0, result.stderr
+    return {"True": True, "False": False}[result.stdout.strip()]
+
+
+def test_the_cli_imports_no_openvino() -> None:
+    """Flags are parsed (and --help answered) before the model side, and OpenVINO, load."""
+    assert not _loads_openvino("import ovms_rs.__main__")
+
+
+def test_the_config_layer_and_the_dtype_table_import_no_openvino() -> None:
+    """Configuration sits below the model side: every module of ovms_rs.config, and ovms_rs.dtypes
+    (which the example clients import), loads without OpenVINO; the model side's adapter does load it
+    (so the check sees an import when there is one)."""
+    every_config_module = (
+        "import importlib, pkgutil, ovms_rs.config, ovms_rs.dtypes; "
+        "names = [m.name for m in pkgutil.iter_modules(ovms_rs.config.__path__)]; "
+        "assert {'server', 'model', 'config_json', 'shapes', 'policy'} <= set(names), names; "
+        "[importlib.import_module('ovms_rs.config.' + n) for n in names]"
+    )
+    assert not _loads_openvino(every_config_module)
+    assert _loads_openvino("import ovms_rs.models.tensor_spec")

@@ -14,15 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from . import DEMO_MODEL_NAME, demo_dir, metrics
-from .batching_params import BatchingParameters, load_batching_file
-from .config import (
-    WARMUP_MODES,
-    ModelConfig,
-    ServerConfig,
-    load_config_file,
-    load_monitoring_section,
-    model_config,
-)
+from .config.batching import BatchingParameters, load_batching_file
+from .config.config_json import load_config_file, load_monitoring_section
+from .config.model import WARMUP_MODES, ModelConfig, model_config
+from .config.server import ServerConfig
 from .errors import ConfigError
 
 log = logging.getLogger("ovms_rs")

@@ -11,7 +11,7 @@ import time
 import types
 
 from . import _native, metrics
-from .config import ServerConfig
+from .config.server import ServerConfig
 from .malloc_tuning import keep_freed_buffers
 from .models.poller import ConfigApplier, Poller
 from .models.registry import ModelRegistry

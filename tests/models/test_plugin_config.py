@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from helpers import ServerProcess, status_request
 from model_repo import AVAILABLE, ask_tiny, states, tiny_repo, write_config
-from ovms_rs.config import model_config
+from ovms_rs.config.model import model_config
 
 
 def _loaded_line(log: str, model: str) -> str:

@@ -15,7 +15,8 @@ import requests
 from helpers import ServerProcess, output_array, predict_request, status_request, tensor_proto
 from model_repo import AVAILABLE, tiny_model, tiny_repo, wait_for
 from ovms_rs._proto.tensorflow_serving.apis import get_model_metadata_pb2
-from ovms_rs.config import load_config_file, model_config
+from ovms_rs.config.config_json import load_config_file
+from ovms_rs.config.model import model_config
 from ovms_rs.errors import ConfigError
 
 POLL = ("--file_system_poll_wait_seconds", "0.3")

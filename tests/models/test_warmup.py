@@ -15,7 +15,7 @@ import requests
 from helpers import ServerProcess, predict_request, status_request, tensor_proto
 from model_repo import AVAILABLE, LOADING, tiny_repo
 from ovms_rs._proto.tensorflow_serving.apis import prediction_log_pb2
-from ovms_rs.config import model_config
+from ovms_rs.config.model import model_config
 from ovms_rs.errors import ConfigError
 
 WARMUP = Path("assets.extra") / "tf_serving_warmup_requests"

@@ -8,38 +8,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .. import dtypes
 from .._proto.tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 
-_DTYPES: dict[np.dtype[Any], types_pb2.DataType] = {
-    np.dtype(np.float32): types_pb2.DT_FLOAT,
-    np.dtype(np.float64): types_pb2.DT_DOUBLE,
-    np.dtype(np.float16): types_pb2.DT_HALF,
-    np.dtype(np.int8): types_pb2.DT_INT8,
-    np.dtype(np.int16): types_pb2.DT_INT16,
-    np.dtype(np.int32): types_pb2.DT_INT32,
-    np.dtype(np.int64): types_pb2.DT_INT64,
-    np.dtype(np.uint8): types_pb2.DT_UINT8,
-    np.dtype(np.uint16): types_pb2.DT_UINT16,
-    np.dtype(np.uint32): types_pb2.DT_UINT32,
-    np.dtype(np.uint64): types_pb2.DT_UINT64,
-    np.dtype(np.bool_): types_pb2.DT_BOOL,
-}
-_NUMPY = {tf: np_dtype for np_dtype, tf in _DTYPES.items()}
-
-# Where a TensorProto without tensor_content keeps its values, by dtype (TF Serving may use them).
-_VALUE_FIELDS = {
-    types_pb2.DT_FLOAT: "float_val",
-    types_pb2.DT_DOUBLE: "double_val",
-    types_pb2.DT_INT8: "int_val",
-    types_pb2.DT_INT16: "int_val",
-    types_pb2.DT_INT32: "int_val",
-    types_pb2.DT_UINT8: "int_val",
-    types_pb2.DT_UINT16: "int_val",
-    types_pb2.DT_INT64: "int64_val",
-    types_pb2.DT_UINT32: "uint32_val",
-    types_pb2.DT_UINT64: "uint64_val",
-    types_pb2.DT_BOOL: "bool_val",
-}
+# The wire dtypes numpy has a type of their own for, by wire number.
+_BY_WIRE = {d.wire: d for d in dtypes.BY_NUMPY.values()}
 
 
 def _shape(dims: Sequence[int]) -> tensor_shape_pb2.TensorShapeProto:
@@ -50,12 +23,12 @@ def _shape(dims: Sequence[int]) -> tensor_shape_pb2.TensorShapeProto:
 
 def make_tensor_proto(array: npt.NDArray[Any]) -> tensor_pb2.TensorProto:
     """A numeric array as raw little-endian bytes in tensor_content."""
-    dtype = _DTYPES.get(array.dtype)
+    dtype = dtypes.BY_NUMPY.get(array.dtype)
     if dtype is None:
         raise ValueError(f"no TensorFlow dtype for numpy {array.dtype}")
-    data = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+    data = np.ascontiguousarray(array, dtype=dtype.numpy)  # little-endian, as on the wire
     return tensor_pb2.TensorProto(
-        dtype=dtype, tensor_shape=_shape(array.shape), tensor_content=data.tobytes()
+        dtype=dtype.name, tensor_shape=_shape(array.shape), tensor_content=data.tobytes()
     )
 
 
@@ -68,16 +41,17 @@ def make_string_tensor_proto(items: Sequence[bytes]) -> tensor_pb2.TensorProto:
 
 def make_ndarray(tensor: tensor_pb2.TensorProto) -> npt.NDArray[Any]:
     """The array a numeric TensorProto holds (tensor_content, else its typed *_val field)."""
-    dtype = _NUMPY.get(tensor.dtype)
-    if dtype is None:
+    entry = _BY_WIRE.get(tensor.dtype)
+    if entry is None:
         raise ValueError(f"unsupported output dtype {types_pb2.DataType.Name(tensor.dtype)}")
+    dtype = entry.numpy
     shape = [d.size for d in tensor.tensor_shape.dim]
     if tensor.tensor_content:
-        flat = np.frombuffer(tensor.tensor_content, dtype=dtype.newbyteorder("<"))
+        flat = np.frombuffer(tensor.tensor_content, dtype=dtype)
     elif tensor.dtype == types_pb2.DT_HALF:
         flat = np.array(tensor.half_val, dtype=np.uint16).view(np.float16)
     else:
-        flat = np.array(getattr(tensor, _VALUE_FIELDS[tensor.dtype]), dtype=dtype)
+        flat = np.array(getattr(tensor, entry.val_field), dtype=dtype)
     count = int(np.prod(shape))
     if flat.size == 1 and count > 1:  # TF's convention: one value fills the tensor
         flat = np.full(count, flat[0], dtype=dtype)

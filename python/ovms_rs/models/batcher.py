@@ -31,7 +31,7 @@ import numpy as np
 import openvino as ov
 
 from .. import _native
-from ..batching_params import BatchingParameters
+from ..config.batching import BatchingParameters
 from ..errors import INTERNAL_ERROR, ServingError
 from .infer_pool import QueueFull, WaitTimedOut
 from .inference import run_inference

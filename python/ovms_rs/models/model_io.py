@@ -8,9 +8,10 @@ from typing import Any
 
 import openvino as ov
 
-from ..config import ModelConfig
-from .shapes import AUTO, LayoutRequest
-from .tensor_spec import Dim, TensorSpec, precision_of
+from ..config.layout import LayoutRequest
+from ..config.model import ModelConfig
+from ..config.shapes import AUTO, Dim
+from .tensor_spec import TensorSpec, dim_of, ov_dimension, precision_of
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def reshape(
             if request is not None and request.transposes:
                 # --shape is given in the client's layout; the model takes the other one.
                 client_dims = [client_dims[request.tensor.index(axis)] for axis in request.model]
-            new_shapes[name] = ov.PartialShape([d.to_ov() for d in client_dims])
+            new_shapes[name] = ov.PartialShape([ov_dimension(d) for d in client_dims])
     batch = config.batch_size
     if isinstance(batch, Dim) and not overrides:
         for node in model.inputs:
@@ -83,7 +84,7 @@ def reshape(
             if axis is None or partial.rank.is_dynamic or axis >= partial.rank.get_length():
                 continue
             ov_dims = list(partial)
-            ov_dims[axis] = batch.to_ov()
+            ov_dims[axis] = ov_dimension(batch)
             new_shapes[name] = ov.PartialShape(ov_dims)
     if new_shapes:
         model.reshape(new_shapes)
@@ -92,7 +93,7 @@ def reshape(
 def bind_input(
     public: str, port: int, node: ov.Output, request: LayoutRequest | None, model_input: ov.Output
 ) -> InputBinding:
-    dims = tuple(Dim.of(d) for d in node.get_partial_shape())
+    dims = tuple(dim_of(d) for d in node.get_partial_shape())
     transpose_to = None
     if request is not None:
         layout: str | None = request.tensor

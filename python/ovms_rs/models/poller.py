@@ -7,8 +7,9 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from ..batching_params import BatchingParameters
-from ..config import ModelConfig, load_config_file
+from ..config.batching import BatchingParameters
+from ..config.config_json import load_config_file
+from ..config.model import ModelConfig
 from ..errors import ConfigError
 from .registry import ModelRegistry
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import openvino as ov
 
-from ..config import ModelConfig
+from ..config.model import ModelConfig
 from ..errors import (
     MODEL_VERSION_RETIRED,
     ConfigError,

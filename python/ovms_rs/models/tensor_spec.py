@@ -1,16 +1,16 @@
-"""What a model's input or output looks like to a client: name, precision, shape (with dynamic dims).
-
-Also the three vocabularies a tensor type has here: OpenVINO element types, OVMS precision names (used in
-error messages) and TensorFlow DataType numbers (used on the wire).
+"""What a model's input or output looks like to a client (`TensorSpec`), and OpenVINO's vocabulary in
+ours: element types as OVMS precision names, `ov.Dimension` as `Dim` and back (the OpenVINO side of the
+pure `config.shapes` and `dtypes`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # OpenVINO is imported by the model side only: the CLI and config stay light
-    import openvino as ov
+import openvino as ov
+
+from .. import dtypes
+from ..config.shapes import Dim
 
 # OpenVINO element type name -> OVMS precision name.
 _PRECISION_BY_OV_TYPE = {
@@ -31,82 +31,21 @@ _PRECISION_BY_OV_TYPE = {
     "u1": "BIN",
 }
 
-# TensorFlow DataType wire number <-> OVMS precision name.
-DTYPE_BY_PRECISION = {
-    "FP32": 1,
-    "FP64": 2,
-    "I32": 3,
-    "U8": 4,
-    "I16": 5,
-    "I8": 6,
-    "STRING": 7,
-    "I64": 9,
-    "BOOL": 10,
-    "BF16": 14,
-    "U16": 17,
-    "FP16": 19,
-    "U32": 22,
-    "U64": 23,
-}
-PRECISION_BY_DTYPE = {v: k for k, v in DTYPE_BY_PRECISION.items()}
-DT_STRING = 7
-
 
 def precision_of(element_type: ov.Type) -> str:
     return _PRECISION_BY_OV_TYPE.get(element_type.get_type_name(), "UNDEFINED")
 
 
-def precision_of_dtype(dtype: int) -> str:
-    return PRECISION_BY_DTYPE.get(dtype, "UNDEFINED")
+def dim_of(d: ov.Dimension) -> Dim:
+    if d.is_static:
+        return Dim.static(d.get_length())
+    return Dim(max(d.get_min_length(), 0), d.get_max_length())
 
 
-@dataclass(frozen=True)
-class Dim:
-    """One dimension: static when lo == hi; hi == -1 means no upper bound."""
-
-    lo: int
-    hi: int
-
-    @staticmethod
-    def static(n: int) -> Dim:
-        return Dim(n, n)
-
-    @staticmethod
-    def of(d: ov.Dimension) -> Dim:
-        if d.is_static:
-            return Dim.static(d.get_length())
-        return Dim(max(d.get_min_length(), 0), d.get_max_length())
-
-    @property
-    def is_static(self) -> bool:
-        return self.lo == self.hi
-
-    def accepts(self, n: int) -> bool:
-        return n >= self.lo and (self.hi == -1 or n <= self.hi)
-
-    def to_ov(self) -> ov.Dimension:
-        import openvino as ov
-
-        if self.is_static:
-            return ov.Dimension(self.lo)
-        return ov.Dimension(self.lo, self.hi)
-
-    def __str__(self) -> str:
-        if self.is_static:
-            return str(self.lo)
-        if self.lo <= 1 and self.hi == -1:
-            return "-1"
-        return f"{self.lo}:{self.hi}"
-
-    @property
-    def metadata_size(self) -> int:
-        """The size TF Serving metadata reports: -1 for anything dynamic."""
-        return self.lo if self.is_static else -1
-
-
-def shape_str(dims: tuple[Dim, ...] | tuple[int, ...] | list[int]) -> str:
-    """OVMS prints shapes as (1,3,224,224)."""
-    return "(" + ",".join(str(d) for d in dims) + ")"
+def ov_dimension(dim: Dim) -> ov.Dimension:
+    if dim.is_static:
+        return ov.Dimension(dim.lo)
+    return ov.Dimension(dim.lo, dim.hi)
 
 
 @dataclass(frozen=True)
@@ -121,4 +60,6 @@ class TensorSpec:
 
     @property
     def dtype(self) -> int:
-        return DTYPE_BY_PRECISION.get(self.precision, 0)
+        """The wire dtype (0, DT_INVALID, for a precision without one)."""
+        dtype = dtypes.BY_PRECISION.get(self.precision)
+        return dtype.wire if dtype is not None else 0

@@ -18,7 +18,8 @@ import numpy as np
 import openvino as ov
 
 from .. import _native
-from ..config import ModelConfig
+from ..config.model import ModelConfig
+from ..config.shapes import AUTO, Dim
 from ..errors import (
     RESHAPE_FAILED,
     ServingError,
@@ -30,8 +31,7 @@ from . import repository
 from .infer_pool import InferRequestPool, QueueFull, WaitTimedOut
 from .inference import run_inference
 from .model_io import InputBinding, bind_input, per_input, reshape
-from .shapes import AUTO
-from .tensor_spec import Dim, TensorSpec, precision_of
+from .tensor_spec import TensorSpec, dim_of, precision_of
 
 if TYPE_CHECKING:  # both import this module
     from ..request.validation import Validated
@@ -232,7 +232,7 @@ class ModelVersion:
         for port, node in enumerate(compiled.outputs):
             name = node.get_any_name()
             public = output_names.get(name, name)
-            shape = tuple(Dim.of(d) for d in node.get_partial_shape())
+            shape = tuple(dim_of(d) for d in node.get_partial_shape())
             outputs[public] = TensorSpec(public, precision_of(node.get_element_type()), shape)
             output_ports.append((public, port))
         nireq = self.config.nireq or int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))

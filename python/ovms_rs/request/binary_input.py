@@ -6,22 +6,13 @@ from typing import Any
 
 import numpy as np
 
-from .. import _native
+from .. import _native, dtypes
 from ..errors import request_error
 from ..models.model_io import InputBinding
 
+# The precisions a decoded image (uint8) may be cast to: the numeric ones.
 _NUMPY_BY_PRECISION = {
-    "FP32": np.float32,
-    "FP16": np.float16,
-    "FP64": np.float64,
-    "U8": np.uint8,
-    "I8": np.int8,
-    "U16": np.uint16,
-    "I16": np.int16,
-    "I32": np.int32,
-    "I64": np.int64,
-    "U32": np.uint32,
-    "U64": np.uint64,
+    d.precision: d.numpy for d in dtypes.BY_NUMPY.values() if d.numpy.kind in "uif"
 }
 
 
@@ -56,4 +47,4 @@ def decode(name: str, binding: InputBinding, tensor: _native.RequestInput) -> np
     if binding.transpose_to is not None:
         batch = _native.transpose_layout(batch, binding.transpose_to)
     # No scaling: 0..255 stays 0..255, as in OVMS.
-    return batch if target is np.uint8 else batch.astype(target)
+    return batch if target == np.uint8 else batch.astype(target)

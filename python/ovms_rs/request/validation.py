@@ -13,9 +13,10 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import _native
+from ..dtypes import DT_STRING, precision_of_dtype
 from ..errors import request_error
 from ..models.model_io import InputBinding
-from ..models.tensor_spec import DT_STRING, TensorSpec, precision_of_dtype
+from ..models.tensor_spec import TensorSpec
 from ..models.version import Compiled, ModelVersion, Ports
 from . import binary_input
 

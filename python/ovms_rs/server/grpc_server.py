@@ -17,7 +17,7 @@ from typing import NamedTuple, Protocol
 import grpc
 
 from .. import _native
-from ..config import ServerConfig
+from ..config.server import ServerConfig
 from ..errors import ConfigError
 from ..metrics import GRPC
 from ..models.registry import ModelRegistry

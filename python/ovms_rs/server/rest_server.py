@@ -9,7 +9,7 @@ from collections.abc import Callable
 import grpc
 
 from .. import _native
-from ..config import ServerConfig
+from ..config.server import ServerConfig
 from ..errors import REST_NOT_FOUND, ConfigError, ServingError
 from ..models.registry import ModelRegistry
 from .errors import error_body, serving_error_of

@@ -1,6 +1,6 @@
 """Dynamic batching parameters: TF Serving's BatchingParameters (session_bundle_config.proto), read from
 config.json's per-model `batching` object or from `--batching_parameters_file` (TF Serving's protobuf text
-format, or JSON). No OpenVINO here: config.py imports this.
+format, or JSON).
 
     max_batch_size { value: 32 }
     batch_timeout_micros { value: 1000 }
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 log = logging.getLogger(__name__)
 

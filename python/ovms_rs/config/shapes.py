@@ -1,4 +1,5 @@
-"""Parsing of OVMS's --shape, --batch_size and --layout values (CLI strings or config.json values)."""
+"""Dimensions (`Dim`) and the parsing of OVMS's --shape and --batch_size values (CLI strings or
+config.json values)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,44 @@ from dataclasses import dataclass
 from typing import Union
 
 from ..errors import ConfigError
-from .tensor_spec import Dim
+
+
+@dataclass(frozen=True)
+class Dim:
+    """One dimension: static when lo == hi; hi == -1 means no upper bound. (OpenVINO's Dimension
+    converts to and from it in `models/tensor_spec.py`.)"""
+
+    lo: int
+    hi: int
+
+    @staticmethod
+    def static(n: int) -> Dim:
+        return Dim(n, n)
+
+    @property
+    def is_static(self) -> bool:
+        return self.lo == self.hi
+
+    def accepts(self, n: int) -> bool:
+        return n >= self.lo and (self.hi == -1 or n <= self.hi)
+
+    def __str__(self) -> str:
+        if self.is_static:
+            return str(self.lo)
+        if self.lo <= 1 and self.hi == -1:
+            return "-1"
+        return f"{self.lo}:{self.hi}"
+
+    @property
+    def metadata_size(self) -> int:
+        """The size TF Serving metadata reports: -1 for anything dynamic."""
+        return self.lo if self.is_static else -1
+
+
+def shape_str(dims: tuple[Dim, ...] | tuple[int, ...] | list[int]) -> str:
+    """OVMS prints shapes as (1,3,224,224)."""
+    return "(" + ",".join(str(d) for d in dims) + ")"
+
 
 AUTO = "auto"
 # A shape request: "auto", or one Dim per axis.
@@ -71,47 +109,3 @@ def parse_batch_size(value: object) -> Dim | str | None:
     if text == AUTO:
         return AUTO
     return parse_dim(text)
-
-
-@dataclass(frozen=True)
-class LayoutRequest:
-    """'NHWC:NCHW' = clients send NHWC, the model takes NCHW (the server transposes)."""
-
-    tensor: str
-    model: str
-
-    @property
-    def transposes(self) -> bool:
-        return self.tensor != self.model
-
-
-_LAYOUT = re.compile(r"^[A-Z?.]+$")
-
-
-def parse_layout(text: str) -> LayoutRequest:
-    parts = text.strip().split(":")
-    if len(parts) not in (1, 2) or not all(_LAYOUT.match(p) for p in parts):
-        raise ConfigError(f"Invalid layout: {text!r}")
-    tensor = parts[0]
-    model = parts[1] if len(parts) == 2 else parts[0]
-    if sorted(tensor) != sorted(model):
-        raise ConfigError(f"Invalid layout: {text!r}: both sides must name the same dimensions")
-    if tensor != model and {tensor, model} not in ({"NHWC", "NCHW"},):
-        raise ConfigError(f"Unsupported layout conversion: {text!r} (only NHWC:NCHW is)")
-    return LayoutRequest(tensor, model)
-
-
-def parse_layout_param(value: object) -> LayoutRequest | dict[str, LayoutRequest] | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, dict):
-        return {str(k): parse_layout(str(v)) for k, v in value.items()}
-    if isinstance(value, str):
-        stripped = value.strip()
-        if stripped.startswith("{"):
-            try:
-                return parse_layout_param(json.loads(stripped))
-            except json.JSONDecodeError as e:
-                raise ConfigError(f"Invalid layout: {value!r}: {e}") from None
-        return parse_layout(stripped)
-    raise ConfigError(f"Invalid layout: {value!r}")
