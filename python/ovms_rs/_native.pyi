@@ -10,6 +10,7 @@ __all__ = [
     "GrpcServer",
     "InvalidInput",
     "JsonError",
+    "RequestBody",
     "RequestInput",
     "ResourceExhausted",
     "RestServer",
