@@ -25,12 +25,14 @@ test-fast:  ## Rust unit tests + every pytest suite but the slow ones (a few min
 test:  ## what CI runs, in a fresh venv (.venv-test)
 	bash scripts/test.sh
 
-lint:  ## fmt, clippy, ruff, mypy, stubtest
+lint:  ## fmt, clippy, ruff, mypy (package, tests, benches), stubtest
 	cargo fmt --all --check
 	cargo clippy --quiet --workspace --all-targets -- -D warnings
 	$(VENV)/bin/ruff check python tests benches
 	$(VENV)/bin/ruff format --check python tests benches
-	$(VENV)/bin/mypy python/ovms_rs
+	$(VENV)/bin/mypy python/ovms_rs tests benches
+	@# each tests/*/conftest.py is a module named `conftest`: one run each (pyproject.toml's [tool.mypy])
+	for c in tests/*/conftest.py; do $(VENV)/bin/mypy "$$c" || exit 1; done
 	$(PY) -m mypy.stubtest ovms_rs._native
 
 fuzz-check:  ## the fuzz targets build (cargo fuzz run needs nightly; see fuzz/)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import numpy as np
@@ -21,12 +21,15 @@ from ovms_rs._proto.tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
 DEMO = ovms_rs.DEMO_MODEL_NAME
 DEMO_DATA = ovms_rs.demo_dir() / "data"
 DEMO_MODEL_PATH = ovms_rs.demo_dir() / DEMO
 MAX_MESSAGE = 1024 * 1024 * 1024
 
-DTYPE_OF_NUMPY = {
+DTYPE_OF_NUMPY: dict[np.dtype[Any], int] = {
     np.dtype(np.float32): 1,
     np.dtype(np.float64): 2,
     np.dtype(np.int32): 3,
@@ -63,7 +66,7 @@ class ServerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.channel: grpc.Channel | None = None
 
-    def start(self, timeout: float = 120.0) -> ServerProcess:
+    def start(self, timeout: float = 120.0) -> Self:
         if self.log_path is not None:
             with open(self.log_path, "wb") as out:  # the child keeps its own copy of the descriptor
                 self.proc = subprocess.Popen(
@@ -134,7 +137,7 @@ class ServerProcess:
                 self.proc.wait()
         return self.proc.returncode if self.proc else None
 
-    def __enter__(self) -> ServerProcess:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -196,6 +199,7 @@ def photo_nchw(path: Path) -> np.ndarray[Any, Any]:
     import cv2
 
     img = cv2.imread(str(path))
+    assert img is not None, path
     img = cv2.resize(img, (224, 224), interpolation=cv2.INTER_LINEAR).astype(np.float32)
     return img.transpose(2, 0, 1)[np.newaxis]
 
