@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: dev dev-release test-fast test lint fuzz-check bench bench-load
+.PHONY: dev dev-release test-fast test lint fuzz-check miri bench bench-load
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -25,16 +25,25 @@ test-fast:  ## Rust unit tests + every pytest suite but the slow ones (a few min
 test:  ## what CI runs, in a fresh venv (.venv-test)
 	bash scripts/test.sh
 
-lint:  ## fmt, clippy, ruff, mypy, stubtest
+lint:  ## fmt, clippy, ruff, mypy (package, tests, benches), stubtest
 	cargo fmt --all --check
 	cargo clippy --quiet --workspace --all-targets -- -D warnings
 	$(VENV)/bin/ruff check python tests benches
 	$(VENV)/bin/ruff format --check python tests benches
-	$(VENV)/bin/mypy python/ovms_rs
+	$(VENV)/bin/mypy python/ovms_rs tests benches
+	@# each tests/*/conftest.py is a module named `conftest`: one run each (pyproject.toml's [tool.mypy])
+	for c in tests/*/conftest.py; do $(VENV)/bin/mypy "$$c" || exit 1; done
 	$(PY) -m mypy.stubtest ovms_rs._native
 
 fuzz-check:  ## the fuzz targets build (cargo fuzz run needs nightly; see fuzz/)
 	cd fuzz && cargo build --quiet
+
+# Tree Borrows: crossbeam-epoch (under rayon) breaks Stacked Borrows' rules, a known incompatibility of
+# its own (it runs Miri under Tree Borrows itself). 4 CPUs: Miri reports 1 by default, and for_each then
+# never shares work. Leaks ignored: rayon's global pool threads outlive the test harness.
+MIRIFLAGS ?= -Zmiri-tree-borrows -Zmiri-num-cpus=4 -Zmiri-ignore-leaks -Zmiri-permissive-provenance
+miri:  ## Miri over rust/parallel.rs's tests (miri/; nightly with the miri component; minutes, not in CI)
+	cd miri && MIRIFLAGS="$(MIRIFLAGS)" cargo +nightly miri test --quiet --lib --target-dir ../target/miri
 
 bench:  ## micro-benchmarks of the Rust paths against their baselines (same run, ratios)
 	$(PY) -m pytest benches/bench_*.py -q -s -p no:cacheprovider

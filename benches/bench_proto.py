@@ -23,13 +23,13 @@ def _request(x: np.ndarray[Any, Any], typed: bool) -> bytes:
     req = predict_pb2.PredictRequest()
     req.model_spec.name = "efficientnet-lite0"
     t = req.inputs["data"]
-    t.dtype = 1  # type: ignore[assignment]
+    t.dtype = 1
     t.tensor_shape.dim.extend(tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in x.shape)
     if typed:
         t.float_val.extend(x.ravel().tolist())
     else:
         t.tensor_content = x.tobytes()
-    return req.SerializeToString()
+    return req.SerializeToString()  # type: ignore[no-any-return]
 
 
 def _protobuf_parse(data: bytes) -> np.ndarray[Any, Any]:
@@ -61,14 +61,14 @@ def _protobuf_build(outputs: list[tuple[str, np.ndarray[Any, Any]]]) -> bytes:
     reply.model_spec.version.value = 1
     for name, array in outputs:
         t = reply.outputs[name]
-        t.dtype = 1  # type: ignore[assignment]
+        t.dtype = 1
         t.tensor_shape.CopyFrom(
             tensor_shape_pb2.TensorShapeProto(
                 dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in array.shape]
             )
         )
         t.tensor_content = array.tobytes()
-    return reply.SerializeToString()
+    return reply.SerializeToString()  # type: ignore[no-any-return]
 
 
 @pytest.mark.parametrize("shape", [(1, 1000), IMAGE], ids=["1x1000", "1x3x224x224"])

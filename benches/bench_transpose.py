@@ -33,7 +33,7 @@ AXES = {"NCHW": (0, 3, 1, 2), "NHWC": (0, 2, 3, 1)}
     ("shape", "dtype", "to"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
 )
 def test_transpose_vs_numpy(
-    benchmark: BenchmarkFixture, shape: tuple[int, ...], dtype: type, to: str
+    benchmark: BenchmarkFixture, shape: tuple[int, ...], dtype: type[np.generic], to: str
 ) -> None:
     x = np.random.default_rng(0).integers(0, 255, shape).astype(dtype)
     axes = AXES[to]

@@ -64,6 +64,7 @@ def compare(
         benchmark.disabled
     ):  # --benchmark-disable (the smoke test): one call of each, nothing measured
         return {}
+    assert benchmark.stats is not None
     ours_stats = benchmark.stats.stats
     ratios = {}
     for name, samples in times.items():

@@ -32,7 +32,7 @@ from ovms_rs import _native
 from ovms_rs.config.model import ModelConfig
 from ovms_rs.models.inference import run_inference
 from ovms_rs.models.registry import ModelRegistry
-from ovms_rs.models.validation import validate
+from ovms_rs.request.validation import validate
 from ovms_rs.server.health import Readiness
 from ovms_rs.server.methods import Dispatcher, method_table
 

@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
         props,
     )
     server = grpc_server(args.grpc_workers)
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(  # type: ignore[no-untyped-call]
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionService(model), server
     )
     serve_until_signalled(server, args.grpc_bind_address, args.port)

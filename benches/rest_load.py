@@ -140,10 +140,10 @@ def _python_p50(
     req.model_spec.name = name
     req.inputs["data"].CopyFrom(
         tensor_pb2.TensorProto(
-            dtype=1,
+            dtype=1,  # type: ignore[arg-type]
             tensor_shape=tensor_shape_pb2.TensorShapeProto(
                 dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in x.shape]
-            ),  # type: ignore[arg-type]
+            ),
             tensor_content=x.tobytes(),
         )
     )

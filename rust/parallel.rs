@@ -152,9 +152,17 @@ mod tests {
     use super::*;
     use std::sync::atomic::AtomicU64;
 
+    /// `make miri` interprets every step: the same tests with fewer and smaller rounds under it.
+    const MIRI: bool = cfg!(miri);
+
     #[test]
     fn runs_every_task_once() {
-        for n in [0, 1, 2, 3, 100, 1000] {
+        let sizes: &[usize] = if MIRI {
+            &[0, 1, 2, 3, 20]
+        } else {
+            &[0, 1, 2, 3, 100, 1000]
+        };
+        for &n in sizes {
             let hits: Vec<AtomicU64> = (0..n).map(|_| AtomicU64::new(0)).collect();
             for_each((0..n).collect(), |i: usize| {
                 hits[i].fetch_add(1, Ordering::Relaxed);
@@ -168,7 +176,7 @@ mod tests {
 
     #[test]
     fn writes_through_disjoint_slices_are_visible() {
-        let mut data = vec![0u32; 10_000];
+        let mut data = vec![0u32; if MIRI { 1_000 } else { 10_000 }];
         let chunks: Vec<(usize, &mut [u32])> = data.chunks_mut(97).enumerate().collect();
         for_each(chunks, |(k, chunk)| {
             chunk.iter_mut().for_each(|v| *v = k as u32 + 1)
@@ -201,7 +209,7 @@ mod tests {
         thread::scope(|s| {
             for _ in 0..4 {
                 s.spawn(|| {
-                    for _ in 0..200 {
+                    for _ in 0..if MIRI { 3 } else { 200 } {
                         let sum = AtomicU64::new(0);
                         for_each((1..=50u64).collect(), |i| {
                             sum.fetch_add(i, Ordering::Relaxed);

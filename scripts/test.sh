@@ -40,11 +40,12 @@ echo "== install the wheel and the test dependencies"
 "$VENV/bin/pip" install --quiet tensorflow-serving-api
 export OVMS_RS_REQUIRE_TFS_API=1
 
-echo "== lint and types (ruff, mypy --strict, stubtest of the extension against _native.pyi)"
+echo "== lint and types (ruff, mypy --strict over the package, tests and benches, stubtest of the extension against _native.pyi)"
 "$VENV/bin/pip" install --quiet "ruff==0.17.6" mypy  # pinned: ruff format's style moves between releases
 "$VENV/bin/ruff" check python tests benches
 "$VENV/bin/ruff" format --check python tests benches
-"$VENV/bin/mypy" python/ovms_rs
+"$VENV/bin/mypy" python/ovms_rs tests benches
+for c in tests/*/conftest.py; do "$VENV/bin/mypy" "$c"; done  # each a module named `conftest`: one run each
 (cd /tmp && "$OLDPWD/$VENV/bin/python" -m mypy.stubtest ovms_rs._native)
 
 echo "== system packages the tests use: HAProxy and wrk (tests/deploy/test_replicas.py), curl"

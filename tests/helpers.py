@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import numpy as np
@@ -21,6 +21,9 @@ from ovms_rs._proto.tensorflow_serving.apis import (
     predict_pb2,
     prediction_service_pb2_grpc,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 DEMO = ovms_rs.DEMO_MODEL_NAME
 DEMO_DATA = ovms_rs.demo_dir() / "data"
@@ -52,7 +55,7 @@ class ServerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.channel: grpc.Channel | None = None
 
-    def start(self, timeout: float = 120.0) -> ServerProcess:
+    def start(self, timeout: float = 120.0) -> Self:
         if self.log_path is not None:
             with open(self.log_path, "wb") as out:  # the child keeps its own copy of the descriptor
                 self.proc = subprocess.Popen(
@@ -123,7 +126,7 @@ class ServerProcess:
                 self.proc.wait()
         return self.proc.returncode if self.proc else None
 
-    def __enter__(self) -> ServerProcess:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -185,6 +188,7 @@ def photo_nchw(path: Path) -> np.ndarray[Any, Any]:
     import cv2
 
     img = cv2.imread(str(path))
+    assert img is not None, path
     img = cv2.resize(img, (224, 224), interpolation=cv2.INTER_LINEAR).astype(np.float32)
     return img.transpose(2, 0, 1)[np.newaxis]
 

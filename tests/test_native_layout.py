@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from ovms_rs._native import InvalidInput, transpose_layout
 
@@ -37,11 +38,11 @@ SHAPES = [
 ]
 
 
-def sample(shape: tuple[int, ...], dtype: type) -> np.ndarray:
+def sample(shape: tuple[int, ...], dtype: type[np.generic]) -> np.ndarray:
     """Distinct-ish values of `dtype` (every bit pattern matters, so no zeros-only arrays)."""
     count = int(np.prod(shape))
     if dtype is np.bool_:
-        return (np.arange(count) % 3 == 0).reshape(shape)
+        return (np.arange(count) % 3 == 0).reshape(shape)  # type: ignore[no-any-return]
     raw = np.random.default_rng(count).integers(0, 256, count * np.dtype(dtype).itemsize, np.uint8)
     values = raw.view(dtype)
     if np.dtype(dtype).kind == "f":  # keep NaNs out so array_equal can compare
@@ -80,7 +81,7 @@ def test_roundtrip(dtype: type) -> None:
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.float16, np.float32, np.float64], ids=str)
-def test_unaligned_input(dtype: type) -> None:
+def test_unaligned_input(dtype: type[np.generic]) -> None:
     """A view over request bytes at an odd offset: the data pointer is not aligned for the dtype."""
     x = sample((2, 15, 9, 3), dtype)
     view = np.frombuffer(b"\0" + x.tobytes(), dtype=dtype, offset=1).reshape(x.shape)
@@ -137,7 +138,7 @@ def test_rank_below_3(shape: tuple[int, ...]) -> None:
 @pytest.mark.parametrize(
     "dtype", [np.complex64, np.complex128, np.object_, "S4", "U1", "V4", np.longdouble], ids=str
 )
-def test_unsupported_dtype(dtype: object) -> None:
+def test_unsupported_dtype(dtype: npt.DTypeLike) -> None:
     with pytest.raises(InvalidInput, match="dtype"):
         transpose_layout(np.zeros((1, 2, 2, 3), dtype), "NCHW")
 

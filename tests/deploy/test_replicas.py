@@ -610,7 +610,7 @@ def test_replicas_behind_haproxy(tmp_path: Path) -> None:
             (staging / "2").rename(repo / "2")  # appears whole
             seen: dict[int, float] = {}
             for i, r in enumerate(replicas):
-                wait_for(lambda r=r: ask_tiny(r, MODEL) == 2.0, POLL_S + 10, f"version 2 on r{i}")
+                wait_for(lambda r=r: ask_tiny(r, MODEL) == 2.0, POLL_S + 10, f"version 2 on r{i}")  # type: ignore[misc]
                 seen[i] = time.monotonic() - t0
             events.append(
                 "version 2 served by "

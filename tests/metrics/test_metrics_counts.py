@@ -73,7 +73,7 @@ def _jpeg() -> bytes:
 
 
 def _binary_grpc() -> Any:
-    image = tensor_pb2.TensorProto(dtype=7, string_val=[_jpeg()])  # DT_STRING
+    image = tensor_pb2.TensorProto(dtype=7, string_val=[_jpeg()])  # type: ignore[arg-type]  # DT_STRING
     image.tensor_shape.dim.add().size = 1
     return predict_request({"x": image}, model="img")
 

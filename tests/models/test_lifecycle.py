@@ -174,7 +174,7 @@ def test_concurrent_status_during_changes(tmp_path: Path) -> None:
         t.start()
         for v in (2, 3):
             tiny_model(repo / str(v), float(v))
-            wait_for(lambda v=v: states(server, "tiny").get(v) == AVAILABLE, what=f"version {v}")
+            wait_for(lambda v=v: states(server, "tiny").get(v) == AVAILABLE, what=f"version {v}")  # type: ignore[misc]
         stop.set()
         t.join(10)
         assert not failures

@@ -42,7 +42,7 @@ class Clients:
         self.server = server
         self.stop = threading.Event()
         self.sent = collections.Counter[str]()
-        self.outcomes = collections.Counter[tuple[str, str]]()
+        self.outcomes = collections.Counter[tuple[str, str, str]]()
         self.unexpected: list[str] = []
         self.lock = threading.Lock()
         self.threads: list[threading.Thread] = []
@@ -71,7 +71,7 @@ class Clients:
             except grpc.RpcError as e:
                 outcome = (e.code().name, e.details() or "")
             with self.lock:
-                self.outcomes[(name, *outcome)] += 1  # type: ignore[index]
+                self.outcomes[(name, *outcome)] += 1
                 problem = check(outcome)  # type: ignore[operator]
                 if problem:
                     self.unexpected.append(f"{name}: {problem}: {outcome}")

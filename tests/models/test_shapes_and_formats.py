@@ -85,7 +85,7 @@ def test_auto_batch_and_shape(tmp_path: Path) -> None:
         assert _signature(server, "tiny")["inputs"] == {"x": [2, 6]}
 
 
-def _predict_error(server: ServerProcess, model: str, x: np.ndarray) -> tuple[grpc.StatusCode, str]:  # type: ignore[type-arg]
+def _predict_error(server: ServerProcess, model: str, x: np.ndarray) -> tuple[grpc.StatusCode, str]:
     with pytest.raises(grpc.RpcError) as err:
         server.prediction_stub().Predict(
             predict_request({"x": tensor_proto(x)}, model=model), timeout=30

@@ -20,7 +20,7 @@ from ovms_rs.config.model import model_config
 from ovms_rs.errors import ConfigError
 
 POLL = ("--file_system_poll_wait_seconds", "0.3")
-ALL_VERSIONS = {"all": {}}
+ALL_VERSIONS: dict[str, dict[str, object]] = {"all": {}}
 
 
 def write_labels_config(path: Path, repo: Path, labels: dict[str, int], **top: Any) -> Path:

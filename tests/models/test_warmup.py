@@ -58,7 +58,7 @@ def predict_log(shape: tuple[int, ...]) -> bytes:
     entry = prediction_log_pb2.PredictionLog()
     request = predict_request({"x": tensor_proto(np.ones(shape, np.float32))}, model="anything")
     entry.predict_log.request.CopyFrom(request)
-    return entry.SerializeToString()
+    return entry.SerializeToString()  # type: ignore[no-any-return]
 
 
 def test_crc32c_check_value() -> None:

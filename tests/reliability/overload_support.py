@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ def wrong_size_request(size: int) -> bytes:
     reads all of it and answers INVALID_ARGUMENT (no inference), so only the transport is measured."""
     req = predict_request({"data": tensor_proto(np.zeros((1, 3, 224, 224), np.float32))})
     req.inputs["data"].tensor_content = bytes(size)
-    return req.SerializeToString()
+    return req.SerializeToString()  # type: ignore[no-any-return]
 
 
 def blast(
@@ -89,7 +90,7 @@ class LatencyProbe:
         self.channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
         stub = model_service_pb2_grpc.ModelServiceStub(self.channel)
         request = status_request(DEMO)
-        self._call = lambda: stub.GetModelStatus(request, timeout=10)
+        self._call: Callable[[], object] = lambda: stub.GetModelStatus(request, timeout=10)
         self.interval = interval
         self.latencies: list[float] = []
         self.failures: list[str] = []

@@ -171,7 +171,7 @@ def test_cancelled_timed_out_and_vanished_clients_leak_nothing(
         time.sleep(0.3)
         vanishing.close()
         wait_for(
-            lambda lost=lost: all(f.done() for f in lost),
+            lambda lost=lost: all(f.done() for f in lost),  # type: ignore[misc]
             timeout=10,
             what="calls on the closed channel to end",
         )

@@ -59,11 +59,11 @@ def open_channel(args: argparse.Namespace) -> grpc.Channel:
 
 
 def prediction_stub(channel: grpc.Channel) -> prediction_service_pb2_grpc.PredictionServiceStub:
-    return prediction_service_pb2_grpc.PredictionServiceStub(channel)  # type: ignore[no-untyped-call]
+    return prediction_service_pb2_grpc.PredictionServiceStub(channel)
 
 
 def model_stub(channel: grpc.Channel) -> model_service_pb2_grpc.ModelServiceStub:
-    return model_service_pb2_grpc.ModelServiceStub(channel)  # type: ignore[no-untyped-call]
+    return model_service_pb2_grpc.ModelServiceStub(channel)
 
 
 def describe_rpc_error(error: grpc.RpcError, args: argparse.Namespace) -> str:
