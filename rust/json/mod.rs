@@ -2,6 +2,8 @@
 //! (`request`), outputs -> reply bodies (`response`). `py.rs` is its Python face.
 
 pub mod error;
+mod fast;
+mod number;
 pub mod py;
 pub mod request;
 pub mod response;

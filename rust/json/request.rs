@@ -1,12 +1,21 @@
 //! TF Serving REST predict bodies -> typed tensors, in one pass over the JSON text.
 //!
-//! The body is streamed through serde_json with `DeserializeSeed`s that write every number straight
-//! into the typed vector of the model input it belongs to (the model's precision is known before
-//! parsing), and that track the nesting to check that arrays are rectangular. No JSON tree is built:
-//! a [1,3,224,224] image is 150,528 numbers, and a `serde_json::Value` per number would cost more than
-//! the parse itself. Measured on a 2.8 MB body of that image as 17-digit floats (`timing_probe` in
-//! request_tests.rs, release, 2 shared cores): this parse 6.7-7.8 ms; serde_json into a `Value` tree
-//! 6.7-10.9 ms; simd-json's tape alone 9.7-13.7 ms (so simd-json was not taken).
+//! Two paths, one result. The fast path (`fast.rs`) reads the common bodies (numbers in nested
+//! arrays) with a hand-written scanner (`number.rs`: SWAR digits, correctly rounded values) and gives
+//! up on anything else; the serde path then streams the body through serde_json with
+//! `DeserializeSeed`s that write every number straight into the typed vector of the model input it
+//! belongs to (the model's precision is known before parsing), and that track the nesting to check
+//! that arrays are rectangular. Every refusal comes from the serde path. No JSON tree is built: a
+//! [1,3,224,224] image is 150,528 numbers, and a `serde_json::Value` per number would cost more than
+//! the parse itself.
+//!
+//! Measured on a 2.9 MB body of that image as `json.dumps` writes it, 17-digit floats
+//! (`timing_probe` in request_tests.rs, release, min of 15, 2 shared cores, load 4.9-6.5): this parse
+//! 3.75 ms (the fast path); the serde path alone 10.3 ms (6.8 ms before it was built with
+//! `float_roundtrip`, which makes it correctly rounded: without it, about 1 in 5 such numbers came
+//! out 1 ulp off in f64, invisible after the cast to f32); serde_json into a `Value` tree 10.5 ms;
+//! serde_json's skim of the text without converting a number 3.9 ms. simd-json's tape alone was
+//! 9.7-13.7 ms in an earlier run (not taken).
 //!
 //! Formats, as TF Serving's `json_tensor.cc` and OVMS's `rest_parser.cpp` define them:
 //! - row: `{"instances": [...]}`, named (every instance an object, one key per input; each instance adds
@@ -24,6 +33,7 @@ use base64::Engine;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::error::{ErrorKind, JsonError};
+use super::fast;
 use super::tensor::{JsonInput, Malformed, Number, Tensor};
 use crate::dtype::DType;
 
@@ -65,19 +75,19 @@ impl Context<'_> {
     }
 
     fn tensor(&self, name: &str) -> Tensor {
-        let dtype = self
-            .expected
-            .iter()
-            .find(|(n, _)| n == name)
-            .map_or(DType::Float, |&(_, d)| d);
-        Tensor::new(name, dtype)
+        Tensor::for_input(self.expected, name)
     }
 
     fn sole_input(&self) -> Option<&(String, DType)> {
-        match self.expected {
-            [only] => Some(only),
-            _ => None,
-        }
+        sole_input(self.expected)
+    }
+}
+
+/// The model's input when it has exactly one (what the unnamed formats feed).
+pub(super) fn sole_input(expected: &[(String, DType)]) -> Option<&(String, DType)> {
+    match expected {
+        [only] => Some(only),
+        _ => None,
     }
 }
 
@@ -598,6 +608,17 @@ impl<'de> Visitor<'de> for Inputs<'_, '_> {
 
 /// Parses a predict body. `expected` is the model's inputs with their dtypes (what numbers become).
 pub fn parse(body: &[u8], expected: &[(String, DType)]) -> Result<JsonRequest, JsonError> {
+    if let Some(parsed) = fast::parse(body, expected) {
+        return Ok(parsed);
+    }
+    parse_serde(body, expected)
+}
+
+/// The serde path alone: every body the fast path leaves, and every refusal.
+pub(super) fn parse_serde(
+    body: &[u8],
+    expected: &[(String, DType)],
+) -> Result<JsonRequest, JsonError> {
     let cx = Context {
         expected,
         failure: RefCell::new(None),

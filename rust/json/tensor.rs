@@ -151,6 +151,15 @@ impl Tensor {
         }
     }
 
+    /// The tensor for input `name`, typed as the model's input of that name (DT_FLOAT if none).
+    pub(super) fn for_input(expected: &[(String, DType)], name: &str) -> Tensor {
+        let dtype = expected
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(DType::Float, |&(_, d)| d);
+        Tensor::new(name, dtype)
+    }
+
     pub(super) fn ragged(&self) -> Malformed {
         Malformed(format!(
             "arrays are not rectangular or mix kinds of values; input name: {}",
@@ -194,6 +203,12 @@ impl Tensor {
 
     pub(super) fn number(&mut self, depth: usize, n: Number) -> Result<(), Malformed> {
         self.leaf(depth)?;
+        self.push(n)
+    }
+
+    /// A number at the depth `leaf` accepted last (the fast path checks the depth once per array).
+    #[inline]
+    pub(super) fn push(&mut self, n: Number) -> Result<(), Malformed> {
         let out_of_range = || {
             Malformed(format!(
                 "value {n} is out of range for {}; input name: {}",
