@@ -15,7 +15,7 @@ use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyTuple};
 use numpy::IntoPyArray;
 
 use crate::dtype::DType;
-use crate::error::Error;
+use crate::error::{raise, Error};
 use crate::predict::tensor_proto::{parse_request, zero_dimension, Decoded};
 
 /// `RequestInput.error`: (kind, fields), as `InvalidInput` carries them.
@@ -43,7 +43,7 @@ pub struct RequestInput {
 }
 
 fn kind_and_fields(py: Python<'_>, error: &Error) -> PyResult<KindAndFields> {
-    let (kind, fields) = error.to_py(py)?;
+    let (kind, fields) = crate::error::to_py(py, error)?;
     Ok((kind, fields.unbind()))
 }
 
@@ -150,7 +150,7 @@ pub fn parse_predict_request<'py>(
     request: &Bound<'py, PyAny>,
 ) -> PyResult<ParsedRequest<'py>> {
     let buf = request_buffer(request)?;
-    let req = parse_request(buf)?;
+    let req = parse_request(buf).map_err(raise)?;
     let inputs = PyDict::new(py);
     for (name, tensor) in &req.inputs {
         let shape = PyTuple::new(py, &tensor.shape)?;
@@ -171,10 +171,10 @@ pub fn parse_predict_request<'py>(
                     to_array(py, request, dtype, &shape, other)
                         .map_err(|e| {
                             // numpy refusing a shape is the client's error, never the server's.
-                            Error::ShapeRefused {
+                            raise(Error::ShapeRefused {
                                 name: name.to_string(),
                                 reason: e.to_string(),
-                            }
+                            })
                         })?
                         .unbind(),
                 );
