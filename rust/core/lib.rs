@@ -6,6 +6,7 @@
 pub mod dtype;
 pub mod error;
 pub mod image;
+pub mod json;
 pub mod layout;
 pub mod parallel;
 pub mod predict;
