@@ -2,8 +2,11 @@
 //! exactly in advance so that a sink over a new buffer receives each output's data in one copy.
 
 use crate::dtype::DType;
+use crate::predict::fields::{
+    dim, int64_value, map_entry, model_spec, predict_response, tensor, tensor_shape,
+};
 use crate::predict::wire::{
-    len_field_size, put_key, put_len_field, put_varint, varint_len, Sink, VARINT,
+    len_field_size, put_key, put_len_field, put_varint, varint_len, Sink, LEN, VARINT,
 };
 
 /// An output ready to be written: everything but the data is small and owned.
@@ -15,7 +18,6 @@ pub struct Output<'a> {
 }
 
 fn shape_size(shape: &[usize]) -> usize {
-    // TensorShapeProto { repeated Dim dim = 2; }  Dim { int64 size = 1; }
     shape
         .iter()
         .map(|&d| len_field_size(1 + varint_len(d as u64)))
@@ -40,37 +42,37 @@ fn entry_size(o: &Output<'_>) -> usize {
 /// ModelSpec { string name = 1; Int64Value version = 2; }, encoded.
 pub fn model_spec(name: &str, version: i64) -> Vec<u8> {
     let mut spec = Vec::new();
-    put_len_field(&mut spec, 1, name.as_bytes());
+    put_len_field(&mut spec, model_spec::NAME, name.as_bytes());
     let mut v = Vec::new();
-    put_key(&mut v, 1, VARINT);
+    put_key(&mut v, int64_value::VALUE, VARINT);
     put_varint(&mut v, version as u64);
-    put_len_field(&mut spec, 2, &v);
+    put_len_field(&mut spec, model_spec::VERSION, &v);
     spec
 }
 
 /// Writes PredictResponse { map<string, TensorProto> outputs = 1; ModelSpec model_spec = 2; }.
 pub fn write_response(out: &mut impl Sink, outputs: &[Output<'_>], spec: &[u8]) {
     for o in outputs {
-        put_key(out, 1, 2);
+        put_key(out, predict_response::OUTPUTS, LEN);
         put_varint(out, entry_size(o) as u64);
-        put_len_field(out, 1, o.name.as_bytes());
-        put_key(out, 2, 2);
+        put_len_field(out, map_entry::KEY, o.name.as_bytes());
+        put_key(out, map_entry::VALUE, LEN);
         put_varint(out, tensor_size(o) as u64);
-        put_key(out, 1, VARINT);
+        put_key(out, tensor::DTYPE, VARINT);
         put_varint(out, o.dtype as u64);
-        put_key(out, 2, 2);
+        put_key(out, tensor::TENSOR_SHAPE, LEN);
         put_varint(out, shape_size(&o.shape) as u64);
         for &d in &o.shape {
-            put_key(out, 2, 2);
+            put_key(out, tensor_shape::DIM, LEN);
             put_varint(out, (1 + varint_len(d as u64)) as u64);
-            put_key(out, 1, VARINT);
+            put_key(out, dim::SIZE, VARINT);
             put_varint(out, d as u64);
         }
         if !o.data.is_empty() {
-            put_len_field(out, 4, o.data);
+            put_len_field(out, tensor::TENSOR_CONTENT, o.data);
         }
     }
-    put_len_field(out, 2, spec);
+    put_len_field(out, predict_response::MODEL_SPEC, spec);
 }
 
 /// The exact size [`write_response`] writes.
@@ -103,10 +105,10 @@ mod tests {
         // Walk it back: one outputs entry then the spec.
         let mut r = Reader::new(&buf);
         let (f, v) = r.field().unwrap().unwrap();
-        assert_eq!(f, 1);
+        assert_eq!(f, predict_response::OUTPUTS);
         assert!(matches!(v, Value::Bytes(b, _) if b.len() == entry_size(&outs[0])));
         let (f, _) = r.field().unwrap().unwrap();
-        assert_eq!(f, 2);
+        assert_eq!(f, predict_response::MODEL_SPEC);
         assert!(r.at_end());
     }
 }
