@@ -1,16 +1,17 @@
 //! `transpose_layout`: numpy arrays through the NHWC <-> NCHW kernels of `ovms_rs_core::layout`.
 
-use numpy::npyffi::{self, npy_intp, PY_ARRAY_API};
 use numpy::{PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use ovms_rs_core::layout::{nchw_to_nhwc, nhwc_to_nchw};
 
+use crate::detach::detach_above;
 use crate::dtype::DType;
 use crate::error::{raise, Error};
+use crate::numpy_ffi::{data_ptr, new_c_array, numpy};
 
-/// From this many bytes on, `transpose_layout` releases the interpreter (below, that costs more than the
+/// Above this many bytes, `transpose_layout` releases the interpreter (below, that costs more than the
 /// copy itself: ~1 us per 16 KiB).
 const DETACH_BYTES: usize = 16 << 10;
 
@@ -57,8 +58,7 @@ pub fn transpose_layout<'py>(
         }));
     }
     if !array.is_c_contiguous() {
-        array = py
-            .import("numpy")?
+        array = numpy(py)?
             .call_method1("ascontiguousarray", (&array,))?
             .cast_into::<PyUntypedArray>()?;
     }
@@ -109,40 +109,6 @@ pub fn transpose_layout<'py>(
             _ => unreachable!("itemsize checked above"),
         }
     };
-    if len * itemsize < DETACH_BYTES {
-        work();
-    } else {
-        py.detach(work);
-    }
+    detach_above(py, len * itemsize, DETACH_BYTES, work);
     Ok(out)
-}
-
-fn data_ptr(array: &Bound<'_, PyUntypedArray>) -> *mut u8 {
-    // SAFETY: `as_array_ptr` points at the live PyArrayObject behind `array`.
-    unsafe { (*array.as_array_ptr()).fields.data.cast() }
-}
-
-/// An uninitialised C-contiguous array of `descr` and `shape` (every byte is written before it is returned).
-fn new_c_array<'py>(
-    py: Python<'py>,
-    descr: &Bound<'py, numpy::PyArrayDescr>,
-    shape: &[usize],
-) -> PyResult<Bound<'py, PyUntypedArray>> {
-    let mut dims: Vec<npy_intp> = shape.iter().map(|&d| d as npy_intp).collect();
-    // SAFETY: PyArray_NewFromDescr steals a reference to the descriptor, which `into_dtype_ptr` hands over;
-    // `dims` has `shape.len()` entries; null strides and data ask numpy for a fresh C-contiguous buffer.
-    unsafe {
-        let ptr = PY_ARRAY_API.PyArray_NewFromDescr(
-            py,
-            npyffi::get_type_object(py, npyffi::NpyTypes::PyArray_Type),
-            descr.clone().into_dtype_ptr(),
-            dims.len() as std::os::raw::c_int,
-            dims.as_mut_ptr(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            0,
-            std::ptr::null_mut(),
-        );
-        Ok(Bound::from_owned_ptr_or_err(py, ptr)?.cast_into::<PyUntypedArray>()?)
-    }
 }

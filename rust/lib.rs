@@ -7,12 +7,14 @@
 
 pub use ovms_rs_core::{dtype, parallel};
 
+pub mod detach;
 pub mod error;
 pub mod grpc;
 pub mod image;
 pub mod json;
 pub mod layout;
 pub mod metrics;
+pub mod numpy_ffi;
 pub mod overload;
 pub mod predict;
 pub mod py_buffer;

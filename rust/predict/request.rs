@@ -9,13 +9,13 @@
 //! `ModelVersion.infer`).
 
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyTuple};
 
 use numpy::IntoPyArray;
 
 use crate::dtype::DType;
 use crate::error::{raise, Error};
+use crate::numpy_ffi::numpy;
 use crate::predict::tensor_proto::{parse_request, zero_dimension, Decoded};
 
 /// `RequestInput.error`: (kind, fields), as `InvalidInput` carries them.
@@ -87,13 +87,6 @@ pub(crate) fn request_buffer<'a>(request: &'a Bound<'_, PyAny>) -> PyResult<&'a 
             "request must be bytes or bytearray",
         ))
     }
-}
-
-fn numpy(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
-    static NUMPY: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
-    Ok(NUMPY
-        .get_or_try_init(py, || py.import("numpy").map(Bound::unbind))?
-        .bind(py))
 }
 
 fn to_array<'py>(

@@ -11,8 +11,10 @@ pub use ovms_rs_core::predict::response::Output;
 use ovms_rs_core::predict::response::{model_spec, response_size, write_response};
 use ovms_rs_core::predict::wire::RawSink;
 
+use crate::detach::detach_above;
 use crate::dtype::DType;
 use crate::error::{raise, Error};
+use crate::numpy_ffi::contiguous_bytes;
 
 /// Replies larger than this are written with the interpreter released.
 const DETACH_BYTES: usize = 256 * 1024;
@@ -26,21 +28,8 @@ pub(crate) fn output_views<'a, 'py>(
         let descr = array.dtype();
         let dtype = DType::from_numpy(descr.kind(), descr.itemsize())
             .ok_or_else(|| raise(Error::OutputPrecision { name: name.clone() }))?;
-        if !array.is_c_contiguous() {
-            return Err(raise(Error::OutputNotContiguous { name: name.clone() }));
-        }
-        let nbytes = array.len() * descr.itemsize();
-        // SAFETY: the array is C-contiguous with `len * itemsize` bytes at `data`, and `outputs` keeps it
-        // alive (and its buffer unmoved) for as long as the views are used. u8 has no alignment
-        // requirement.
-        let data = unsafe {
-            let ptr = (*array.as_array_ptr()).fields.data as *const u8;
-            if nbytes == 0 {
-                &[][..]
-            } else {
-                std::slice::from_raw_parts(ptr, nbytes)
-            }
-        };
+        let data = contiguous_bytes(array)
+            .ok_or_else(|| raise(Error::OutputNotContiguous { name: name.clone() }))?;
         views.push(Output {
             name: name.clone(),
             dtype,
@@ -77,11 +66,7 @@ pub fn build_predict_response<'py>(
             write_response(&mut sink, &views, &spec);
             sink.written()
         };
-        let written = if size > DETACH_BYTES {
-            py.detach(write)
-        } else {
-            write()
-        };
+        let written = detach_above(py, size, DETACH_BYTES, write);
         assert_eq!(written, size, "PredictResponse size miscomputed");
         Ok(bytes)
     }
