@@ -20,14 +20,18 @@ pub fn data_ptr(array: &Bound<'_, PyUntypedArray>) -> *mut u8 {
     unsafe { (*array.as_array_ptr()).fields.data.cast() }
 }
 
-/// The bytes of a C-contiguous array (None for any other), valid while `array` is: the caller must
-/// not let Python write or resize the array meanwhile (the binding layer only reads arrays handed to
-/// it, during the call).
-pub fn contiguous_bytes<'a>(array: &'a Bound<'_, PyUntypedArray>) -> Option<&'a [u8]> {
+/// The bytes of a C-contiguous array whose dtype has `itemsize` (the caller has its descriptor
+/// already); None for an array that is not C-contiguous. Valid while `array` is: the caller must not
+/// let Python write or resize the array meanwhile (the binding layer only reads arrays handed to it,
+/// during the call).
+pub fn contiguous_bytes<'a>(
+    array: &'a Bound<'_, PyUntypedArray>,
+    itemsize: usize,
+) -> Option<&'a [u8]> {
     if !array.is_c_contiguous() {
         return None;
     }
-    let nbytes = array.len() * array.dtype().itemsize();
+    let nbytes = array.len() * itemsize;
     if nbytes == 0 {
         return Some(&[]);
     }

@@ -28,7 +28,7 @@ pub(crate) fn output_views<'a, 'py>(
         let descr = array.dtype();
         let dtype = DType::from_numpy(descr.kind(), descr.itemsize())
             .ok_or_else(|| raise(Error::OutputPrecision { name: name.clone() }))?;
-        let data = contiguous_bytes(array)
+        let data = contiguous_bytes(array, descr.itemsize())
             .ok_or_else(|| raise(Error::OutputNotContiguous { name: name.clone() }))?;
         views.push(Output {
             name: name.clone(),
