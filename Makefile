@@ -18,7 +18,7 @@ dev: $(PY)  ## debug build of the extension, installed editable with the test ex
 dev-release: $(PY)  ## the same, optimised (for benchmarks)
 	maturin develop --release --quiet
 
-test-fast:  ## Rust unit tests + every pytest suite but the slow ones (a few minutes on 2 cores)
+test-fast:  ## Rust unit tests (the extension and rust/core: default-members) + every pytest suite but the slow ones (a few minutes on 2 cores)
 	cargo test --quiet --lib
 	$(PY) -m pytest tests -q -p no:cacheprovider -m "not slow" -x
 
@@ -35,7 +35,7 @@ lint:  ## fmt, clippy, ruff, mypy (package, tests, benches), stubtest
 	for c in tests/*/conftest.py; do $(VENV)/bin/mypy "$$c" || exit 1; done
 	$(PY) -m mypy.stubtest ovms_rs._native
 
-fuzz-check:  ## the fuzz targets build (cargo fuzz run needs nightly; see fuzz/)
+fuzz-check:  ## the fuzz targets build, over rust/core alone (cargo fuzz run needs nightly; see fuzz/)
 	cd fuzz && cargo build --quiet
 
 # Tree Borrows: crossbeam-epoch (under rayon) breaks Stacked Borrows' rules, a known incompatibility of

@@ -1,17 +1,22 @@
-//! `ovms_rs._native`: the per-request hot paths of ovms_rs.
+//! `ovms_rs._native`: the per-request hot paths of ovms_rs, as Python sees them.
 //!
-//! Each concern lives in its own module as plain Rust over slices (so `cargo test` covers it without an
-//! interpreter); the `#[pyfunction]` wrappers are thin and release the interpreter around real work.
+//! The kernels live in the core crate (`ovms_rs_core`, `rust/core/`) as plain Rust over slices, with
+//! no interpreter; this crate is the binding layer (the `#[pyfunction]`s and pyclasses, every numpy
+//! call, the conversion of the core's errors to Python exceptions, which release the interpreter
+//! around real work) and the transports (`grpc`, `rest`, `overload`, `metrics`).
 
-pub mod dtype;
+pub use ovms_rs_core::{dtype, parallel};
+
+pub mod detach;
+pub mod dtype_table;
 pub mod error;
 pub mod grpc;
 pub mod image;
 pub mod json;
 pub mod layout;
 pub mod metrics;
+pub mod numpy_ffi;
 pub mod overload;
-pub mod parallel;
 pub mod predict;
 pub mod py_buffer;
 pub mod rest;
@@ -25,7 +30,7 @@ mod _native {
     use pyo3::prelude::*;
 
     #[pymodule_export]
-    use crate::dtype::py::dtype_table;
+    use crate::dtype_table::dtype_table;
     #[pymodule_export]
     use crate::error::invalid_input_kinds;
     #[pymodule_export]

@@ -38,11 +38,7 @@ pub fn bytearray_from_chunks<'py>(
         let object = pyo3::ffi::PyByteArray_FromStringAndSize(std::ptr::null(), size);
         let bytes = Bound::from_owned_ptr_or_err(py, object)?.cast_into_unchecked::<PyByteArray>();
         let out = SendPtr(pyo3::ffi::PyByteArray_AsString(object).cast::<u8>());
-        if len > DETACH_BYTES {
-            py.detach(move || gather(chunks, out));
-        } else {
-            gather(chunks, out);
-        }
+        crate::detach::detach_above(py, len, DETACH_BYTES, move || gather(chunks, out));
         Ok(bytes)
     }
 }

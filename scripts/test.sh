@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv-test}
 
-echo "== cargo fmt, clippy, test (the extension and benches/loadgen)"
+echo "== cargo fmt, clippy, test (the extension, its core crate rust/core and benches/loadgen)"
 cargo fmt --all --check
 cargo clippy --quiet --workspace --all-targets -- -D warnings
 cargo test --quiet --workspace

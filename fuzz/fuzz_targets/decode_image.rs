@@ -4,7 +4,7 @@
 //! (seeds: small JPEG/PNG files, also the fixtures of rust/image/'s unit tests).
 #![no_main]
 
-use _native::image::{decode_batch, probe, resize_bilinear};
+use ovms_rs_core::image::{decode_batch, probe, resize_bilinear};
 use libfuzzer_sys::fuzz_target;
 
 /// Decoding is bounded by the header check (2^28 pixels); keep single runs fast for the fuzzer.

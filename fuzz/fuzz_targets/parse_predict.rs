@@ -6,9 +6,9 @@
 //! is tests/reliability/test_fuzz_parser.py (hypothesis over `_native.parse_predict_request`).
 #![no_main]
 
-use _native::dtype::DType;
-use _native::error::Error;
-use _native::predict::tensor_proto::{parse_request, Decoded};
+use ovms_rs_core::dtype::DType;
+use ovms_rs_core::error::Error;
+use ovms_rs_core::predict::tensor_proto::{parse_request, Decoded};
 use libfuzzer_sys::fuzz_target;
 
 /// numpy refuses a shape whose dimensions multiply (zeros included, as numpy computes it) past isize.

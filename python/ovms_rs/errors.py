@@ -138,7 +138,7 @@ _OF_INPUT = "; input name: {name}"
 _EXPECTED_ACTUAL = "Expected: {expected}; Actual: {actual}" + _OF_INPUT
 
 # A Predict request's checks, by kind, in OVMS's order (`request/validation.py` makes them in it). Rust's
-# kinds (`rust/error.rs`, `_native.invalid_input_kinds()`) are marked; the rest are Python's.
+# kinds (`rust/core/error.rs`, `_native.invalid_input_kinds()`) are marked; the rest are Python's.
 REQUEST_ERRORS: dict[str, Case] = {
     "MALFORMED_REQUEST": Case(_INVALID, "Invalid message structure", "{detail}"),  # Rust
     "INVALID_NO_OF_INPUTS": Case(

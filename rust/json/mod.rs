@@ -1,13 +1,6 @@
-//! The TF Serving REST JSON codec, in plain Rust (no interpreter): predict bodies -> typed tensors
-//! (`request`), outputs -> reply bodies (`response`). `py.rs` is its Python face.
+//! The REST JSON codec's Python face (`py`); the codec itself is `ovms_rs_core::json`, re-exported
+//! here under the names `py` uses.
 
-pub mod error;
-mod fast;
-mod number;
+pub use ovms_rs_core::json::{error, request, response, tensor};
+
 pub mod py;
-pub mod request;
-pub mod response;
-pub mod tensor;
-
-#[cfg(test)]
-mod request_tests;

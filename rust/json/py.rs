@@ -65,12 +65,8 @@ pub fn parse_json_predict<'py>(
         .collect();
     // SAFETY (of the buffer): see `request_buffer`; nothing else holds this request's body.
     let buf = request_buffer(body)?;
-    let parsed = if buf.len() > DETACH_BYTES {
-        py.detach(|| parse(buf, &expected))
-    } else {
-        parse(buf, &expected)
-    }
-    .map_err(raise)?;
+    let parsed = crate::detach::detach_above(py, buf.len(), DETACH_BYTES, || parse(buf, &expected))
+        .map_err(raise)?;
     let out = PyDict::new(py);
     for input in parsed.inputs {
         let shape = PyTuple::new(py, &input.shape)?;
@@ -124,11 +120,8 @@ pub fn build_json_predict_response<'py>(
         })
         .collect();
     let total: usize = refs.iter().map(|r| r.data.len()).sum();
-    let written = if total > DETACH_BYTES {
-        py.detach(|| write_reply(format, &refs))
-    } else {
-        write_reply(format, &refs)
-    };
+    let written =
+        crate::detach::detach_above(py, total, DETACH_BYTES, || write_reply(format, &refs));
     let body =
         written.map_err(|e| JsonError::new_err((ErrorKind::ReplyNotLaidOut.name(), Some(e.0))))?;
     Ok(PyBytes::new(py, &body))

@@ -1,10 +1,9 @@
-//! The Predict codec (gRPC): PredictRequest bytes -> model spec and inputs, outputs -> PredictResponse
-//! bytes. `wire` is the protobuf wire format, `tensor_proto` parses a request in plain Rust (sizes
-//! checked before anything is allocated), `request` turns it into Python objects
-//! (`parse_predict_request`, `RequestInput`, which the REST JSON codec makes too) and `response`
-//! writes the reply (`build_predict_response`).
+//! The Predict codec's Python face (gRPC): `request` turns a PredictRequest parsed by
+//! `ovms_rs_core::predict::tensor_proto` into Python objects (`parse_predict_request`, `RequestInput`,
+//! which the REST JSON codec makes too) and `response` writes the reply from numpy outputs
+//! (`build_predict_response`). The wire format and the parsing itself are the core crate's.
+
+pub use ovms_rs_core::predict::{tensor_proto, wire};
 
 pub mod request;
 pub mod response;
-pub mod tensor_proto;
-pub mod wire;

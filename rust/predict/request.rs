@@ -9,13 +9,13 @@
 //! `ModelVersion.infer`).
 
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyTuple};
 
 use numpy::IntoPyArray;
 
 use crate::dtype::DType;
-use crate::error::Error;
+use crate::error::{raise, Error};
+use crate::numpy_ffi::numpy;
 use crate::predict::tensor_proto::{parse_request, zero_dimension, Decoded};
 use crate::py_buffer::RequestBody;
 
@@ -44,7 +44,7 @@ pub struct RequestInput {
 }
 
 fn kind_and_fields(py: Python<'_>, error: &Error) -> PyResult<KindAndFields> {
-    let (kind, fields) = error.to_py(py)?;
+    let (kind, fields) = crate::error::to_py(py, error)?;
     Ok((kind, fields.unbind()))
 }
 
@@ -90,13 +90,6 @@ pub(crate) fn request_buffer<'a>(request: &'a Bound<'_, PyAny>) -> PyResult<&'a 
             "request must be bytes, bytearray or RequestBody",
         ))
     }
-}
-
-fn numpy(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
-    static NUMPY: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
-    Ok(NUMPY
-        .get_or_try_init(py, || py.import("numpy").map(Bound::unbind))?
-        .bind(py))
 }
 
 fn to_array<'py>(
@@ -153,7 +146,7 @@ pub fn parse_predict_request<'py>(
     request: &Bound<'py, PyAny>,
 ) -> PyResult<ParsedRequest<'py>> {
     let buf = request_buffer(request)?;
-    let req = parse_request(buf)?;
+    let req = parse_request(buf).map_err(raise)?;
     // numpy.frombuffer takes the transport's single-piece body through a uint8 array over it.
     let buffer_object = match request.cast::<RequestBody>() {
         Ok(body) => RequestBody::numpy_view(body),
@@ -180,10 +173,10 @@ pub fn parse_predict_request<'py>(
                     to_array(py, request, dtype, &shape, other)
                         .map_err(|e| {
                             // numpy refusing a shape is the client's error, never the server's.
-                            Error::ShapeRefused {
+                            raise(Error::ShapeRefused {
                                 name: name.to_string(),
                                 reason: e.to_string(),
-                            }
+                            })
                         })?
                         .unbind(),
                 );

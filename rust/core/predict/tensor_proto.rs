@@ -5,21 +5,10 @@
 
 use crate::dtype::{DType, ValField};
 use crate::error::{Error, Result};
+use crate::predict::fields::{
+    dim, int64_value, map_entry, model_spec, predict_request, tensor, tensor_shape,
+};
 use crate::predict::wire::{for_each_fixed, for_each_varint, utf8, Reader, Value};
-
-// Field numbers from tensorflow_serving/apis/predict.proto, model.proto and tensorflow/core/framework.
-const REQ_MODEL_SPEC: u32 = 1;
-const REQ_INPUTS: u32 = 2;
-const REQ_OUTPUT_FILTER: u32 = 3;
-const SPEC_NAME: u32 = 1;
-const SPEC_VERSION: u32 = 2;
-const SPEC_VERSION_LABEL: u32 = 4;
-const TENSOR_DTYPE: u32 = 1;
-const TENSOR_SHAPE: u32 = 2;
-const TENSOR_CONTENT: u32 = 4;
-const SHAPE_DIM: u32 = 2;
-const SHAPE_UNKNOWN_RANK: u32 = 3;
-const DIM_SIZE: u32 = 1;
 
 /// A PredictRequest as field views into the request bytes.
 #[derive(Default)]
@@ -76,19 +65,24 @@ pub fn parse_request(buf: &[u8]) -> Result<PredictRequest<'_>> {
     let mut r = Reader::new(buf);
     while let Some((field, value)) = r.field()? {
         match (field, value) {
-            (REQ_MODEL_SPEC, Value::Bytes(b, off)) => {
+            (predict_request::MODEL_SPEC, Value::Bytes(b, off)) => {
                 parse_model_spec(r.nested(off, b.len()), &mut req)?
             }
-            (REQ_INPUTS, Value::Bytes(b, off)) => {
+            (predict_request::INPUTS, Value::Bytes(b, off)) => {
                 let (name, tensor) = parse_input_entry(r.nested(off, b.len()))?;
                 // A map: a repeated key replaces the earlier entry, as protobuf parsers do.
                 req.inputs.retain(|(n, _)| *n != name);
                 req.inputs.push((name, tensor));
             }
-            (REQ_OUTPUT_FILTER, Value::Bytes(b, _)) => {
+            (predict_request::OUTPUT_FILTER, Value::Bytes(b, _)) => {
                 req.output_filter.push(utf8(b, "output_filter")?)
             }
-            (REQ_MODEL_SPEC | REQ_INPUTS | REQ_OUTPUT_FILTER, _) => {
+            (
+                predict_request::MODEL_SPEC
+                | predict_request::INPUTS
+                | predict_request::OUTPUT_FILTER,
+                _,
+            ) => {
                 return Err(Error::malformed(format!(
                     "field {field} has the wrong wire type"
                 )))
@@ -102,19 +96,18 @@ pub fn parse_request(buf: &[u8]) -> Result<PredictRequest<'_>> {
 fn parse_model_spec<'a>(mut r: Reader<'a>, req: &mut PredictRequest<'a>) -> Result<()> {
     while let Some((field, value)) = r.field()? {
         match (field, value) {
-            (SPEC_NAME, Value::Bytes(b, _)) => req.model_name = utf8(b, "model name")?,
-            (SPEC_VERSION, Value::Bytes(b, _)) => {
-                // google.protobuf.Int64Value { int64 value = 1; }
+            (model_spec::NAME, Value::Bytes(b, _)) => req.model_name = utf8(b, "model name")?,
+            (model_spec::VERSION, Value::Bytes(b, _)) => {
                 let mut w = Reader::new(b);
                 req.version = 0;
                 while let Some((f, v)) = w.field()? {
-                    if let (1, Value::Varint(x)) = (f, v) {
+                    if let (int64_value::VALUE, Value::Varint(x)) = (f, v) {
                         req.version = x as i64;
                     }
                 }
                 req.version_label = None;
             }
-            (SPEC_VERSION_LABEL, Value::Bytes(b, _)) => {
+            (model_spec::VERSION_LABEL, Value::Bytes(b, _)) => {
                 req.version_label = Some(utf8(b, "version label")?);
                 req.version = 0;
             }
@@ -129,8 +122,10 @@ fn parse_input_entry(mut r: Reader<'_>) -> Result<(&str, TensorView<'_>)> {
     let mut tensor = TensorView::default();
     while let Some((field, value)) = r.field()? {
         match (field, value) {
-            (1, Value::Bytes(b, _)) => name = utf8(b, "input name")?,
-            (2, Value::Bytes(b, off)) => tensor = parse_tensor(r.nested(off, b.len()))?,
+            (map_entry::KEY, Value::Bytes(b, _)) => name = utf8(b, "input name")?,
+            (map_entry::VALUE, Value::Bytes(b, off)) => {
+                tensor = parse_tensor(r.nested(off, b.len()))?
+            }
             _ => {}
         }
     }
@@ -141,10 +136,23 @@ fn parse_tensor(mut r: Reader<'_>) -> Result<TensorView<'_>> {
     let mut t = TensorView::default();
     while let Some((field, value)) = r.field()? {
         match (field, value) {
-            (TENSOR_DTYPE, Value::Varint(v)) => t.dtype = v,
-            (TENSOR_SHAPE, Value::Bytes(b, off)) => t.shape = parse_shape(r.nested(off, b.len()))?,
-            (TENSOR_CONTENT, Value::Bytes(b, off)) => t.content = (off, b.len()),
-            (5..=8 | 10 | 11 | 13 | 16 | 17, v) => t.vals.push((field, v)),
+            (tensor::DTYPE, Value::Varint(v)) => t.dtype = v,
+            (tensor::TENSOR_SHAPE, Value::Bytes(b, off)) => {
+                t.shape = parse_shape(r.nested(off, b.len()))?
+            }
+            (tensor::TENSOR_CONTENT, Value::Bytes(b, off)) => t.content = (off, b.len()),
+            (
+                tensor::FLOAT_VAL
+                | tensor::DOUBLE_VAL
+                | tensor::INT_VAL
+                | tensor::STRING_VAL
+                | tensor::INT64_VAL
+                | tensor::BOOL_VAL
+                | tensor::HALF_VAL
+                | tensor::UINT32_VAL
+                | tensor::UINT64_VAL,
+                v,
+            ) => t.vals.push((field, v)),
             _ => {}
         }
     }
@@ -155,17 +163,17 @@ fn parse_shape(mut r: Reader<'_>) -> Result<Vec<i64>> {
     let mut dims = Vec::new();
     while let Some((field, value)) = r.field()? {
         match (field, value) {
-            (SHAPE_DIM, Value::Bytes(b, _)) => {
+            (tensor_shape::DIM, Value::Bytes(b, _)) => {
                 let mut size = 0i64;
                 let mut d = Reader::new(b);
                 while let Some((f, v)) = d.field()? {
-                    if let (DIM_SIZE, Value::Varint(x)) = (f, v) {
+                    if let (dim::SIZE, Value::Varint(x)) = (f, v) {
                         size = x as i64;
                     }
                 }
                 dims.push(size);
             }
-            (SHAPE_UNKNOWN_RANK, _) => {}
+            (tensor_shape::UNKNOWN_RANK, _) => {}
             _ => {}
         }
     }
@@ -188,15 +196,15 @@ pub fn zero_dimension<D: Copy + TryInto<i64>>(name: &str, shape: &[D]) -> Option
 
 fn val_field_number(f: ValField) -> u32 {
     match f {
-        ValField::Float => 5,
-        ValField::Double => 6,
-        ValField::Int => 7,
-        ValField::String => 8,
-        ValField::Int64 => 10,
-        ValField::Bool => 11,
-        ValField::Half => 13,
-        ValField::UInt32 => 16,
-        ValField::UInt64 => 17,
+        ValField::Float => tensor::FLOAT_VAL,
+        ValField::Double => tensor::DOUBLE_VAL,
+        ValField::Int => tensor::INT_VAL,
+        ValField::String => tensor::STRING_VAL,
+        ValField::Int64 => tensor::INT64_VAL,
+        ValField::Bool => tensor::BOOL_VAL,
+        ValField::Half => tensor::HALF_VAL,
+        ValField::UInt32 => tensor::UINT32_VAL,
+        ValField::UInt64 => tensor::UINT64_VAL,
     }
 }
 
@@ -224,7 +232,7 @@ impl TensorView<'_> {
         if dtype == DType::String {
             let mut strings = Vec::new();
             for (f, v) in &self.vals {
-                if let (8, Value::Bytes(b, off)) = (*f, v) {
+                if let (tensor::STRING_VAL, Value::Bytes(b, off)) = (*f, v) {
                     strings.push((*off, b.len()));
                 }
             }
@@ -355,40 +363,42 @@ mod tests {
 
     fn tensor(dtype: u64, shape: &[i64], extra: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
         let mut t = Vec::new();
-        put_key(&mut t, 1, VARINT);
+        put_key(&mut t, tensor::DTYPE, VARINT);
         put_varint(&mut t, dtype);
         let mut s = Vec::new();
         for &d in shape {
-            let mut dim = Vec::new();
-            put_key(&mut dim, 1, VARINT);
-            put_varint(&mut dim, d as u64);
-            put_len_field(&mut s, 2, &dim);
+            let mut size = Vec::new();
+            put_key(&mut size, dim::SIZE, VARINT);
+            put_varint(&mut size, d as u64);
+            put_len_field(&mut s, tensor_shape::DIM, &size);
         }
-        put_len_field(&mut t, 2, &s);
+        put_len_field(&mut t, tensor::TENSOR_SHAPE, &s);
         extra(&mut t);
         t
     }
 
     fn request(name: &str, input: &str, t: &[u8]) -> Vec<u8> {
         let mut spec = Vec::new();
-        put_len_field(&mut spec, 1, name.as_bytes());
+        put_len_field(&mut spec, model_spec::NAME, name.as_bytes());
         let mut ver = Vec::new();
-        put_key(&mut ver, 1, VARINT);
+        put_key(&mut ver, int64_value::VALUE, VARINT);
         put_varint(&mut ver, 3);
-        put_len_field(&mut spec, 2, &ver);
+        put_len_field(&mut spec, model_spec::VERSION, &ver);
         let mut entry = Vec::new();
-        put_len_field(&mut entry, 1, input.as_bytes());
-        put_len_field(&mut entry, 2, t);
+        put_len_field(&mut entry, map_entry::KEY, input.as_bytes());
+        put_len_field(&mut entry, map_entry::VALUE, t);
         let mut req = Vec::new();
-        put_len_field(&mut req, 1, &spec);
-        put_len_field(&mut req, 2, &entry);
-        put_len_field(&mut req, 3, b"prob");
+        put_len_field(&mut req, predict_request::MODEL_SPEC, &spec);
+        put_len_field(&mut req, predict_request::INPUTS, &entry);
+        put_len_field(&mut req, predict_request::OUTPUT_FILTER, b"prob");
         req
     }
 
     #[test]
     fn parses_spec_inputs_and_content_offsets() {
-        let t = tensor(1, &[1, 2], |t| put_len_field(t, 4, &[0u8; 8]));
+        let t = tensor(1, &[1, 2], |t| {
+            put_len_field(t, tensor::TENSOR_CONTENT, &[0u8; 8])
+        });
         let buf = request("m", "data", &t);
         let req = parse_request(&buf).unwrap();
         assert_eq!((req.model_name, req.version), ("m", 3));
@@ -408,20 +418,20 @@ mod tests {
     #[test]
     fn version_label_and_version_are_a_oneof() {
         let mut label = Vec::new();
-        put_len_field(&mut label, 4, b"canary");
+        put_len_field(&mut label, model_spec::VERSION_LABEL, b"canary");
         let mut ver = Vec::new();
-        put_key(&mut ver, 1, VARINT);
+        put_key(&mut ver, int64_value::VALUE, VARINT);
         put_varint(&mut ver, 7);
         let mut version = Vec::new();
-        put_len_field(&mut version, 2, &ver);
+        put_len_field(&mut version, model_spec::VERSION, &ver);
         let spec = |parts: &[&[u8]]| {
             let mut spec = Vec::new();
-            put_len_field(&mut spec, 1, b"m");
+            put_len_field(&mut spec, model_spec::NAME, b"m");
             for part in parts {
                 spec.extend_from_slice(part);
             }
             let mut req = Vec::new();
-            put_len_field(&mut req, 1, &spec);
+            put_len_field(&mut req, predict_request::MODEL_SPEC, &spec);
             req
         };
         let buf = spec(&[&label]);
@@ -436,13 +446,15 @@ mod tests {
         let buf = spec(&[&version]);
         assert_eq!(parse_request(&buf).unwrap().version_label, None);
         let mut bad = Vec::new();
-        put_len_field(&mut bad, 4, &[0xff, 0xfe]);
+        put_len_field(&mut bad, model_spec::VERSION_LABEL, &[0xff, 0xfe]);
         assert!(parse_request(&spec(&[&bad])).is_err());
     }
 
     #[test]
     fn content_size_mismatch_names_both_sizes() {
-        let t = tensor(1, &[1, 3], |t| put_len_field(t, 4, &[0u8; 8]));
+        let t = tensor(1, &[1, 3], |t| {
+            put_len_field(t, tensor::TENSOR_CONTENT, &[0u8; 8])
+        });
         let buf = request("m", "x", &t);
         let req = parse_request(&buf).unwrap();
         match req.inputs[0].1.decode("x") {
@@ -482,8 +494,8 @@ mod tests {
             let mut packed = Vec::new();
             packed.extend_from_slice(&1.5f32.to_le_bytes());
             packed.extend_from_slice(&2.5f32.to_le_bytes());
-            put_len_field(t, 5, &packed);
-            put_key(t, 5, FIXED32);
+            put_len_field(t, tensor::FLOAT_VAL, &packed);
+            put_key(t, tensor::FLOAT_VAL, FIXED32);
             t.extend_from_slice(&3.5f32.to_le_bytes());
         });
         let buf = request("m", "x", &t);
@@ -492,7 +504,7 @@ mod tests {
             Decoded::Floats(v) => assert_eq!(v, vec![1.5, 2.5, 3.5]),
             _ => panic!(),
         }
-        let t = tensor(3, &[4], |t| put_len_field(t, 7, &[1, 2, 3]));
+        let t = tensor(3, &[4], |t| put_len_field(t, tensor::INT_VAL, &[1, 2, 3]));
         let buf = request("m", "x", &t);
         let req = parse_request(&buf).unwrap();
         assert!(matches!(req.inputs[0].1.decode("x"),
@@ -505,7 +517,7 @@ mod tests {
             let mut packed = Vec::new();
             packed.extend_from_slice(&1.5f32.to_le_bytes());
             packed.extend_from_slice(&2.5f32.to_le_bytes());
-            put_len_field(t, 5, &packed);
+            put_len_field(t, tensor::FLOAT_VAL, &packed);
         });
         let buf = request("m", "x", &t);
         let req = parse_request(&buf).unwrap();

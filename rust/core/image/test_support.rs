@@ -5,14 +5,14 @@ use super::{decode, ImageInfo};
 use crate::error::{Error, Result};
 
 // Small images made with Pillow from /work/shared/data/images; also the fuzz target's seeds.
-pub(super) const PHOTO: &[u8] = include_bytes!("../../fuzz/seeds/photo_420.jpg"); // 48x32, 4:2:0
+pub(super) const PHOTO: &[u8] = include_bytes!("../../../fuzz/seeds/photo_420.jpg"); // 48x32, 4:2:0
 pub(super) const PHOTO_PROGRESSIVE: &[u8] =
-    include_bytes!("../../fuzz/seeds/photo_progressive.jpg");
-pub(super) const GRAY: &[u8] = include_bytes!("../../fuzz/seeds/gray.jpg"); // 24x16
-pub(super) const SOLID: &[u8] = include_bytes!("../../fuzz/seeds/solid_420.jpg"); // 16x16 of RGB (200, 100, 50)
-pub(super) const SOLID_CMYK: &[u8] = include_bytes!("../../fuzz/seeds/solid_cmyk.jpg"); // the same, as CMYK
-pub(super) const RGBA_PNG: &[u8] = include_bytes!("../../fuzz/seeds/rgba.png");
-pub(super) const PALETTE_PNG: &[u8] = include_bytes!("../../fuzz/seeds/palette.png");
+    include_bytes!("../../../fuzz/seeds/photo_progressive.jpg");
+pub(super) const GRAY: &[u8] = include_bytes!("../../../fuzz/seeds/gray.jpg"); // 24x16
+pub(super) const SOLID: &[u8] = include_bytes!("../../../fuzz/seeds/solid_420.jpg"); // 16x16 of RGB (200, 100, 50)
+pub(super) const SOLID_CMYK: &[u8] = include_bytes!("../../../fuzz/seeds/solid_cmyk.jpg"); // the same, as CMYK
+pub(super) const RGBA_PNG: &[u8] = include_bytes!("../../../fuzz/seeds/rgba.png");
+pub(super) const PALETTE_PNG: &[u8] = include_bytes!("../../../fuzz/seeds/palette.png");
 
 /// The error `result` holds (it must hold one).
 pub(super) fn error<T>(result: Result<T>) -> Error {

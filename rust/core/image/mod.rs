@@ -19,9 +19,9 @@
 //! Hostile input: sizes are checked from the header before anything is allocated, decoder panics are
 //! caught and reported as parse failures, and nothing from the data is unwrapped.
 //!
-//! Layout: this file holds the limits, header probing and per-image dispatch and the
-//! `decode_images` pyfunction; `jpeg`, `png`, `resize` and `batch` hold one concern each, `avx2` the
-//! x86_64 SIMD kernels.
+//! Layout: this file holds the limits, header probing and per-image dispatch; `jpeg`, `png`, `resize`
+//! and `batch` hold one concern each, `avx2` the x86_64 SIMD kernels. The extension's `image` module
+//! is the Python face (`decode_images`, with the memory budget and the metrics).
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -37,15 +37,9 @@ mod test_support;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use numpy::ndarray::Array4;
-use numpy::{IntoPyArray, PyArray4};
-use pyo3::exceptions::PyValueError;
-use pyo3::prelude::*;
-use pyo3::types::PyBytes;
 use zune_core::colorspace::ColorSpace;
 
 use crate::error::{Error, Result};
-use crate::overload::budget::{self, Reservation};
 
 pub use batch::{decode_batch, decode_batch_within};
 pub use resize::resize_bilinear;
@@ -181,67 +175,6 @@ pub fn decode(data: &[u8]) -> Result<(ImageInfo, Vec<u8>)> {
     let mut out = vec![0; probe.info.byte_len()];
     decode_into(data, &probe, &mut out)?;
     Ok((probe.info, out))
-}
-
-/// decode_images(images: list[bytes], height: int | None, width: int | None) -> uint8 ndarray [N,H,W,C]
-///
-/// Decodes JPEG/PNG images the way OVMS's `cv::imdecode(IMREAD_UNCHANGED)` does (BGR, gray 1 channel,
-/// alpha BGRA) and, when `height` and `width` are given, resizes each with OpenCV's bilinear kernel.
-/// Raises `InvalidInput` with OVMS's kind (`IMAGE_*`) for a bad image or batch.
-#[pyfunction]
-#[pyo3(signature = (images, height=None, width=None))]
-pub fn decode_images<'py>(
-    py: Python<'py>,
-    images: Vec<Bound<'py, PyBytes>>,
-    height: Option<usize>,
-    width: Option<usize>,
-) -> PyResult<Bound<'py, PyArray4<u8>>> {
-    let size = match (height, width) {
-        (None, None) => None,
-        (Some(h), Some(w)) if (1..=MAX_SIDE).contains(&h) && (1..=MAX_SIDE).contains(&w) => {
-            Some((h, w))
-        }
-        _ => {
-            let message =
-                format!("height and width must be given together, each in 1..={MAX_SIDE}");
-            return Err(PyValueError::new_err(message));
-        }
-    };
-    let slices: Vec<&[u8]> = images.iter().map(|b| b.as_bytes()).collect();
-    let started = std::time::Instant::now();
-    let mut reservation = Reservation::default();
-    let (shape, pixels) = py.detach(|| {
-        decode_batch_within(&slices, size, |bytes| {
-            reservation = budget::try_reserve(bytes).map_err(|r| Error::Exhausted(r.message()))?;
-            Ok(())
-        })
-    })?;
-    crate::metrics::registry().observe_image_decode(started.elapsed());
-    let array = Array4::from_shape_vec(shape, pixels)
-        .map_err(|e| PyValueError::new_err(format!("decoded batch has the wrong size: {e}")))?;
-    if !reservation.is_held() {
-        return Ok(array.into_pyarray(py));
-    }
-    // The pixels count against the memory budget for as long as the array (or a view of it) lives:
-    // the array's base object owns them and the reservation.
-    let owner = Bound::new(
-        py,
-        DecodedPixels {
-            array,
-            _reservation: reservation,
-        },
-    )?;
-    let view = &owner.get().array;
-    // SAFETY: `view` is the array `owner` owns and keeps alive as the new array's base; it is never
-    // moved or reallocated (the pyclass is frozen).
-    Ok(unsafe { PyArray4::borrow_from_array(view, owner.clone().into_any()) })
-}
-
-/// A decoded batch that holds its memory-budget reservation until numpy lets go of it.
-#[pyclass(frozen, module = "ovms_rs._native")]
-struct DecodedPixels {
-    array: Array4<u8>,
-    _reservation: Reservation,
 }
 
 #[cfg(test)]

@@ -180,28 +180,6 @@ impl ValField {
     }
 }
 
-/// The Python face of the table.
-pub mod py {
-    use super::DType;
-    use pyo3::prelude::*;
-
-    /// dtype_table() -> list[(wire, precision, numpy, size, val_field)]: every dtype, as Rust handles
-    /// it; `ovms_rs/dtypes.py` holds the same table for Python (a test compares them).
-    #[pyfunction]
-    pub fn dtype_table() -> Vec<(u32, &'static str, &'static str, usize, &'static str)> {
-        let row = |d: DType| {
-            (
-                d as u32,
-                d.precision(),
-                d.numpy(),
-                d.size(),
-                d.val_field().name(),
-            )
-        };
-        DType::ALL.into_iter().map(row).collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
