@@ -25,17 +25,23 @@ use tokio::sync::oneshot;
 use tonic::transport::Server;
 
 use crate::metrics::families::Interface;
+use crate::overload::budget;
 use crate::overload::connections::{admit, Guarded};
 use crate::overload::{limits, MAX_HEADER_LIST, MAX_LOCAL_RESETS, MAX_PENDING_RESETS};
 
 use service::{Limits, PythonService};
 use tls::TlsPem;
 
-// Flow-control windows large enough that a 602 KB request (or a batch of them) streams in without
-// waiting for WINDOW_UPDATEs; frames up to 1 MiB keep the per-frame work small.
-const STREAM_WINDOW: u32 = 8 << 20;
-const CONNECTION_WINDOW: u32 = 32 << 20;
-const MAX_FRAME: u32 = 1 << 20;
+// Flow-control windows: a 602 KB request streams in without waiting for a WINDOW_UPDATE, and what a
+// client can send before the server reads anything stays small, since a request waiting for memory
+// budget leaves its body unread (`overload::budget`: the stream window plus the frame that carried the
+// prefix, per waiting request). The connection window lets a few such requests arrive at once on one
+// connection. A connection also buffers the frame it is reading until the frame is whole, so the frame
+// size bounds what each connection holds (64 KiB x `--max_connections`).
+const STREAM_WINDOW: u32 = 1 << 20;
+const CONNECTION_WINDOW: u32 = 4 << 20;
+const MAX_FRAME: u32 = 64 << 10;
+const _: () = assert!((STREAM_WINDOW + MAX_FRAME) as usize <= budget::UNREAD_PER_WAITER);
 /// HTTP/2 PINGs to a connection with requests in flight find a peer that has vanished.
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(120);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);

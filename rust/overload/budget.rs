@@ -7,7 +7,14 @@
 //! the body stays in the client's socket (HTTP/1.1) or behind HTTP/2's window; past a bound the
 //! request is refused (RESOURCE_EXHAUSTED / 503). A request larger than the whole budget is refused at
 //! once.
+//!
+//! What the process holds beyond the budget is what waiting requests hold unread: HTTP/2 lets a
+//! client send a whole stream window before the server reads anything, and a waiting gRPC request
+//! also holds the frame that carried its prefix. That is at most `UNREAD_PER_WAITER` a request, and at
+//! most `MAX_WAITING` requests wait at once (beyond them, refused at once): a margin of
+//! `MAX_WAITING * UNREAD_PER_WAITER` (68 MiB) whatever the number of clients.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -15,6 +22,36 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Budget accounting is in KiB (tokio's semaphore takes at most u32::MAX permits at once).
 const UNIT: usize = 1024;
+
+/// Requests waiting for budget at once, both ports together; one more is refused at once.
+pub const MAX_WAITING: usize = 64;
+/// The most a waiting request holds unread: the gRPC port's stream window (1 MiB) plus its largest
+/// frame (64 KiB; `grpc/mod.rs` checks its settings against this); REST holds less (hyper's 1 MiB h2c
+/// window, or HTTP/1.1's 64 KiB read buffer).
+pub const UNREAD_PER_WAITER: usize = (1 << 20) + (64 << 10);
+
+/// Requests waiting for budget now.
+static WAITING: AtomicUsize = AtomicUsize::new(0);
+
+/// One of the `MAX_WAITING` places, given back on drop.
+struct Waiting;
+
+impl Waiting {
+    fn enter() -> Option<Waiting> {
+        WAITING
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_WAITING).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Waiting)
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        WAITING.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 struct Pool {
     semaphore: Arc<Semaphore>,
@@ -76,6 +113,8 @@ pub enum Refused {
     TooLarge { bytes: usize, budget: usize },
     /// The budget stayed full until the wait's end (or, for `try_reserve`, is full now).
     Full { bytes: usize, budget: usize },
+    /// The budget is full and `MAX_WAITING` requests already wait for it.
+    Crowded { bytes: usize, budget: usize },
 }
 
 impl Refused {
@@ -87,6 +126,10 @@ impl Refused {
             Refused::Full { bytes, budget } => format!(
                 "Server memory budget ({budget} bytes) is in use by other requests; \
                  {bytes} bytes could not be reserved"
+            ),
+            Refused::Crowded { bytes, budget } => format!(
+                "Server memory budget ({budget} bytes) is in use by other requests and \
+                 {MAX_WAITING} requests are waiting for it; {bytes} bytes could not be reserved"
             ),
         }
     }
@@ -107,7 +150,7 @@ fn pool_for(bytes: usize) -> Result<Option<(Arc<Semaphore>, u32, usize)>, Refuse
 }
 
 /// Reserves `bytes`, waiting (fairly, first come first served) until `until` for others to give
-/// theirs back.
+/// theirs back, if fewer than `MAX_WAITING` requests wait already.
 pub async fn reserve(bytes: usize, until: Instant) -> Result<Reservation, Refused> {
     let Some((semaphore, units, budget)) = pool_for(bytes)? else {
         return Ok(Reservation::default());
@@ -117,6 +160,9 @@ pub async fn reserve(bytes: usize, until: Instant) -> Result<Reservation, Refuse
             permit: Some(permit),
         });
     }
+    let Some(_waiting) = Waiting::enter() else {
+        return Err(Refused::Crowded { bytes, budget });
+    };
     match tokio::time::timeout_at(until.into(), semaphore.acquire_many_owned(units)).await {
         Ok(Ok(permit)) => Ok(Reservation {
             permit: Some(permit),
@@ -189,6 +235,35 @@ pub(crate) mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
             drop(held);
             assert!(waiter.await.unwrap().is_ok());
+        });
+        configure(0);
+    }
+
+    #[test]
+    fn at_most_max_waiting_requests_wait() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        configure(4 * UNIT);
+        runtime.block_on(async {
+            let held = try_reserve(4 * UNIT).unwrap();
+            let later = Instant::now() + Duration::from_secs(5);
+            let waiters: Vec<_> = (0..MAX_WAITING)
+                .map(|_| tokio::spawn(reserve(UNIT, later)))
+                .collect();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            assert_eq!(WAITING.load(Ordering::Acquire), MAX_WAITING);
+            let refused = reserve(UNIT, later).await.unwrap_err();
+            assert!(matches!(refused, Refused::Crowded { .. }));
+            assert!(refused.message().contains("64 requests are waiting"));
+            drop(held);
+            for waiter in waiters {
+                drop(waiter.await.unwrap()); // each gets its turn as the one before gives it back
+            }
+            assert_eq!(WAITING.load(Ordering::Acquire), 0);
+            assert!(reserve(UNIT, later).await.is_ok());
         });
         configure(0);
     }

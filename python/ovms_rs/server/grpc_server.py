@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_THREADS = 64
 MAX_CONCURRENT_RPCS = 1024
+GRPCIO_MAX_INT = 2**31 - 1
 
 
 class Server(Protocol):
@@ -161,9 +162,11 @@ def _tls_credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
 
 class GrpcioServer:
     def __init__(self, config: ServerConfig, dispatcher: Dispatcher) -> None:
+        # grpc-core takes a C int: larger limits are no limit beyond what it can express anyway.
+        message_bytes = min(config.max_message_bytes, GRPCIO_MAX_INT)
         options = [
-            ("grpc.max_receive_message_length", config.max_message_bytes),
-            ("grpc.max_send_message_length", config.max_message_bytes),
+            ("grpc.max_receive_message_length", message_bytes),
+            ("grpc.max_send_message_length", message_bytes),
             ("grpc.so_reuseport", 0),
             # What grpcio can take of the native transport's limits (README): streams per
             # connection, idle connections, header size. It has no connection cap, no body
@@ -171,6 +174,11 @@ class GrpcioServer:
             ("grpc.max_concurrent_streams", config.max_concurrent_streams),
             ("grpc.max_connection_idle_ms", int(config.idle_timeout_seconds * 1000)),
             ("grpc.max_metadata_size", 16 * 1024),
+            # A request's message is read only once a worker thread takes it; until then grpc-core
+            # buffers what its window lets the client send, and BDP probing grows that window to
+            # several MiB per stream (measured 4-6 MB per waiting 64 MB request). Without it the
+            # window stays at 64 KiB, so memory is bounded by the threads' messages (RELIABILITY.md).
+            ("grpc.http2.bdp_probe", 0),
         ]
         workers = config.grpc_threads or DEFAULT_THREADS
         # Calls beyond this are refused with RESOURCE_EXHAUSTED rather than queued without bound.
