@@ -37,10 +37,13 @@ use tls::TlsPem;
 // budget leaves its body unread (`overload::budget`: the stream window plus the frame that carried the
 // prefix, per waiting request). The connection window lets a few such requests arrive at once on one
 // connection. A connection also buffers the frame it is reading until the frame is whole, so the frame
-// size bounds what each connection holds (64 KiB x `--max_connections`).
+// size bounds what each connection holds (1 MiB x `--max_connections`). 1 MiB frames, not 64 KiB: a
+// 602 KB request then arrives in one DATA frame, which Python reads where it lies (`py_buffer`:
+// no reassembly copy), and the transport floor measured 282 vs 414 us of CPU per request
+// (BENCHMARKS.md, issue 20); the cost is up to 1 MiB per connection mid-frame instead of 64 KiB.
 const STREAM_WINDOW: u32 = 1 << 20;
 const CONNECTION_WINDOW: u32 = 4 << 20;
-const MAX_FRAME: u32 = 64 << 10;
+const MAX_FRAME: u32 = 1 << 20;
 const _: () = assert!((STREAM_WINDOW + MAX_FRAME) as usize <= budget::UNREAD_PER_WAITER);
 /// HTTP/2 PINGs to a connection with requests in flight find a peer that has vanished.
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(120);

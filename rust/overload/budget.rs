@@ -12,7 +12,7 @@
 //! client send a whole stream window before the server reads anything, and a waiting gRPC request
 //! also holds the frame that carried its prefix. That is at most `UNREAD_PER_WAITER` a request, and at
 //! most `MAX_WAITING` requests wait at once (beyond them, refused at once): a margin of
-//! `MAX_WAITING * UNREAD_PER_WAITER` (68 MiB) whatever the number of clients.
+//! `MAX_WAITING * UNREAD_PER_WAITER` (128 MiB) whatever the number of clients.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
@@ -26,9 +26,9 @@ const UNIT: usize = 1024;
 /// Requests waiting for budget at once, both ports together; one more is refused at once.
 pub const MAX_WAITING: usize = 64;
 /// The most a waiting request holds unread: the gRPC port's stream window (1 MiB) plus its largest
-/// frame (64 KiB; `grpc/mod.rs` checks its settings against this); REST holds less (hyper's 1 MiB h2c
+/// frame (1 MiB; `grpc/mod.rs` checks its settings against this); REST holds less (hyper's 1 MiB h2c
 /// window, or HTTP/1.1's 64 KiB read buffer).
-pub const UNREAD_PER_WAITER: usize = (1 << 20) + (64 << 10);
+pub const UNREAD_PER_WAITER: usize = (1 << 20) + (1 << 20);
 
 /// Requests waiting for budget now.
 static WAITING: AtomicUsize = AtomicUsize::new(0);

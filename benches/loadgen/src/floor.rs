@@ -24,8 +24,8 @@ use http_body::Frame;
 use http_body_util::BodyExt;
 
 // The same as rust/grpc/mod.rs.
-const STREAM_WINDOW: u32 = 8 << 20;
-const CONNECTION_WINDOW: u32 = 32 << 20;
+const STREAM_WINDOW: u32 = 1 << 20;
+const CONNECTION_WINDOW: u32 = 4 << 20;
 const MAX_FRAME: u32 = 1 << 20;
 
 fn main() {
