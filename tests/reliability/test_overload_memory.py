@@ -106,7 +106,7 @@ def _grpc_status(conn: h2.connection.H2Connection, sock: socket.socket) -> str |
             return status
         for event in conn.receive_data(data):
             if isinstance(event, (h2.events.ResponseReceived, h2.events.TrailersReceived)):
-                status = dict(event.headers).get("grpc-status", status)
+                status = dict(event.headers).get("grpc-status", status)  # type: ignore[call-overload]
             if isinstance(event, (h2.events.StreamEnded, h2.events.StreamReset)):
                 return status
         sock.sendall(conn.data_to_send())
