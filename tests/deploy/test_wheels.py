@@ -14,6 +14,7 @@ from email.parser import HeaderParser
 from pathlib import Path
 
 import pytest
+import tomllib
 from packaging.tags import Tag
 from packaging.utils import parse_wheel_filename
 
@@ -98,6 +99,8 @@ def test_sdist_holds_the_sources(wheels_dir: Path) -> None:
         "python/ovms_rs/__init__.py",
         "python/ovms_rs/demo/efficientnet-lite0/1/model.xml",
     } <= names
-    # The repository's [workspace] names benches/loadgen; the sdist must drop it (maturin rewrites
-    # Cargo.toml) or carry the member, or cargo cannot read the manifest.
-    assert "[workspace]" not in cargo_toml or "benches/loadgen/Cargo.toml" in names
+    # The repository's [workspace] names rust/core and benches/loadgen; maturin rewrites Cargo.toml for
+    # the sdist, and every member it still names must be in it, or cargo cannot read the manifest.
+    members = tomllib.loads(cargo_toml).get("workspace", {}).get("members", [])
+    assert all(f"{member}/Cargo.toml" in names for member in members), (members, sorted(names)[:20])
+    assert "rust/core/Cargo.toml" in names  # the extension's path dependency, the kernels
