@@ -18,16 +18,16 @@ from ovms_rs._proto.tensorflow_serving.apis import predict_pb2
 from .plain_server import grpc_server, serve_until_signalled
 
 
-def canned_reply(model_name: str) -> bytes:
-    """A PredictResponse the size of the demo's: prob [1,1000] float32."""
+def canned_reply(model_name: str, floats: int = 1000) -> bytes:
+    """A PredictResponse of prob [1,floats] float32: the size of the demo's by default."""
     reply = predict_pb2.PredictResponse()
     reply.model_spec.name = model_name
     reply.model_spec.version.value = 1
     tensor = reply.outputs["prob"]
     tensor.dtype = 1
     tensor.tensor_shape.dim.add(size=1)
-    tensor.tensor_shape.dim.add(size=1000)
-    tensor.tensor_content = np.full((1, 1000), 1e-3, np.float32).tobytes()
+    tensor.tensor_shape.dim.add(size=floats)
+    tensor.tensor_content = np.full((1, floats), 1e-3, np.float32).tobytes()
     data: bytes = reply.SerializeToString()
     return data
 

@@ -29,7 +29,7 @@ from .floor_server import canned_reply
 from .loadgen_native import CLIENTS, FLOOR_BINARY, AnyLoadGenerator
 from .loadgen_native import build as build_loadgen
 from .stats import summarize
-from .targets import InProcessTarget, Server
+from .targets import InProcessTarget, Server, exit_on_sigterm
 from .workloads import Workload, all_workloads, build_tiny_model
 
 OVMS_RS = "ovms_rs"
@@ -261,13 +261,14 @@ def run_workload(
             )
             reply = logs.parent / "floor-reply.bin"
             reply.write_bytes(canned_reply(workload.model_name))
+            floor_binary = str(build_loadgen(FLOOR_BINARY))  # once: each cargo call costs a second
             servers[TRANSPORT_FLOOR] = Server(
                 TRANSPORT_FLOOR,
                 [],
                 ["--reply", str(reply)],
                 server_cpu,
                 logs / f"{workload.key}-transport-floor.log",
-                program=[str(build_loadgen(FLOOR_BINARY))],
+                program=[floor_binary],
             )
             if args.floor_steps:
                 servers[PYTHON_FLOOR] = Server(
@@ -284,7 +285,7 @@ def run_workload(
                     ["--reply", str(reply), *steps],
                     server_cpu,
                     logs / f"{workload.key}-{name}.log",
-                    program=[str(build_loadgen(FLOOR_BINARY))],
+                    program=[floor_binary],
                 )
         for server in servers.values():
             server.wait_ready()
@@ -401,6 +402,7 @@ def memory_check(
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    exit_on_sigterm()
     for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "grpc_proxy"):
         os.environ.pop(var, None)  # every channel here goes to 127.0.0.1
     args.out.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@ Python handler that answers a canned reply without looking at the request.
 Between benches/loadgen/src/floor.rs (no Python) and ovms_rs (the whole Predict), it splits ovms_rs's
 overhead into the cost of entering Python once and the cost of what the handler does there.
 
-    python -m benches.python_floor_server --port 9002 [--grpc_bind_address 127.0.0.1]
+    python -m benches.python_floor_server --port 9002 [--grpc_bind_address 127.0.0.1] [--reply_floats N]
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--grpc_bind_address", default="127.0.0.1")
     parser.add_argument("--model_name", default="tiny")
+    # benches/reply_copy.py: replies larger than the demo's [1,1000] float32.
+    parser.add_argument("--reply_floats", type=int, default=1000)
     args, _ = parser.parse_known_args(argv)  # the model flags the other servers take are ignored
-    reply = canned_reply(args.model_name)
+    reply = canned_reply(args.model_name, args.reply_floats)
     keep_freed_buffers()  # as the server does
 
     def handler(path: str, request: bytearray, timeout: float | None) -> tuple[int, str, bytes]:

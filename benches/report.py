@@ -76,14 +76,19 @@ def _point(results: dict[str, Any], key: str, c: int, target: str) -> dict[str, 
     return point if point and point["requests"] else None
 
 
-def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """The issue's targets, each with its figure, baseline, ratio and verdict (None when not measured)."""
-    rows: list[dict[str, Any]] = []
+class _Targets(list[dict[str, Any]]):
+    """Rows of a targets table: each goal with its figure, baseline, ratio and verdict."""
 
     def add(
-        name: str, figure: str, baseline: str, ratio: float | None, goal: str, met: bool | None
+        self,
+        name: str,
+        figure: str,
+        baseline: str,
+        ratio: float | None,
+        goal: str,
+        met: bool | None,
     ) -> None:
-        rows.append(
+        self.append(
             {
                 "target": name,
                 "figure": figure,
@@ -94,10 +99,15 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
 
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets, each with its figure, baseline, ratio and verdict (None when not measured)."""
+    rows = _Targets()
+
     ours, ref = _point(results, "a", 4, "ovms_rs"), _point(results, "a", 4, "in-process")
     if ours and ref:
         r = ours["rps"] / ref["rps"]
-        add(
+        rows.add(
             "(a) throughput at concurrency 4",
             f"{ours['rps']:.1f} req/s",
             f"in-process {ref['rps']:.1f} req/s",
@@ -110,7 +120,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 1e3 / ours["target_cpu_ms_per_req"],
                 1e3 / ref["target_cpu_ms_per_req"],
             )
-            add(
+            rows.add(
                 "(a) same, CPU-normalised: 1 / (target CPU per request), immune to other tenants on the core",
                 f"{ours_cap:.1f} req/s",
                 f"in-process {ref_cap:.1f} req/s",
@@ -121,7 +131,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     ours, ref = _point(results, "a", 1, "ovms_rs"), _point(results, "a", 1, "in-process")
     if ours and ref:
         d = ours["p50_ms"] - ref["p50_ms"]
-        add(
+        rows.add(
             "(a) p50 latency at concurrency 1",
             f"{ours['p50_ms']:.2f} ms (+{d:.2f} ms)",
             f"in-process {ref['p50_ms']:.2f} ms",
@@ -137,7 +147,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         """ovms_rs's overhead `o` against plain-python's `b` (both minus in-process), goal <= 1/3."""
         ratio = o / b if b > 0 else None
         ok = ratio is not None and ratio <= 1 / 3
-        add(label, f"{o:.3f} ms", f"plain-python {b:.3f} ms", ratio, "<= 0.33", ok)
+        rows.add(label, f"{o:.3f} ms", f"plain-python {b:.3f} ms", ratio, "<= 0.33", ok)
 
     if ours and plain and ref:
         add_overhead(
@@ -156,7 +166,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         ours, plain = _point(results, "c", c, "ovms_rs"), _point(results, "c", c, "plain-python")
         if ours and plain:
             r = ours["rps"] / plain["rps"]
-            add(
+            rows.add(
                 f"(c) throughput at concurrency {c}",
                 f"{ours['rps']:.0f} req/s",
                 f"plain-python {plain['rps']:.0f} req/s",
@@ -170,7 +180,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         ours, cv = decode.get("ovms_rs", {}), decode.get("opencv", {})
         if "median_us" in ours and "median_us" in cv:
             r = ours["median_us"] / cv["median_us"]
-            add(
+            rows.add(
                 "(b) decode + resize + NHWC->NCHW + f32 per image (median)",
                 f"{ours['median_us']:.0f} us",
                 f"OpenCV {cv['median_us']:.0f} us",
@@ -179,7 +189,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 r < 1,
             )
         elif "error" in ours:
-            add(
+            rows.add(
                 "(b) decode + resize + NHWC->NCHW + f32 per image",
                 ours["error"],
                 "OpenCV " + (f"{cv['median_us']:.0f} us" if "median_us" in cv else "?"),
@@ -190,7 +200,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     memory = results["workloads"].get("c", {}).get("memory")
     if memory and memory["growth"] is not None:
         g = memory["growth"]
-        add(
+        rows.add(
             f"RSS after {memory['total']} requests vs after {memory['first']} (ovms_rs, (c))",
             f"{memory['rss_total'] / 2**20:.1f} MiB",
             f"{memory['rss_first'] / 2**20:.1f} MiB",
@@ -204,27 +214,15 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
 def overhead_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     """The per-request overhead goals (issue 20) at every concurrency measured: (a) and (b) against the
     in-process limit, (c) against the transport floor and as server CPU above in-process's."""
-    rows: list[dict[str, Any]] = []
+    rows = _Targets()
     levels = results["meta"]["concurrency"]
-
-    def row(name: str, figure: str, baseline: str, ratio: float, goal: str, met: bool) -> None:
-        rows.append(
-            {
-                "target": name,
-                "figure": figure,
-                "baseline": baseline,
-                "ratio": ratio,
-                "goal": goal,
-                "met": met,
-            }
-        )
 
     for key, goal in (("a", 0.95), ("b", 0.90)):
         for c in levels:
             ours, ref = _point(results, key, c, "ovms_rs"), _point(results, key, c, "in-process")
             if ours and ref:
                 r = ours["rps"] / ref["rps"]
-                row(
+                rows.add(
                     f"({key}) req/s vs in-process at concurrency {c}",
                     f"{ours['rps']:.1f} req/s",
                     f"in-process {ref['rps']:.1f} req/s",
@@ -244,7 +242,7 @@ def overhead_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 and ours["target_cpu_ms_per_req"]
                 and before["target_cpu_ms_per_req"]
             ):
-                row(
+                rows.add(
                     f"({key}) server CPU per request, this build vs ovms_rs@before, concurrency {c}",
                     f"{ours['target_cpu_ms_per_req']:.3f} ms",
                     f"before {before['target_cpu_ms_per_req']:.3f} ms",
@@ -257,7 +255,7 @@ def overhead_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         ref = _point(results, "c", c, "in-process")
         if ours and floor:
             r = ours["rps"] / floor["rps"]
-            row(
+            rows.add(
                 f"(c) req/s vs the transport floor at concurrency {c}",
                 f"{ours['rps']:.0f} req/s",
                 f"transport-floor {floor['rps']:.0f} req/s",
@@ -267,7 +265,7 @@ def overhead_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             )
         if ours and ref and ours["target_cpu_ms_per_req"] and ref["target_cpu_ms_per_req"]:
             above = ours["target_cpu_ms_per_req"] - ref["target_cpu_ms_per_req"]
-            row(
+            rows.add(
                 f"(c) server CPU per request above in-process's at concurrency {c}",
                 f"{above:.3f} ms",
                 f"in-process {ref['target_cpu_ms_per_req']:.3f} ms",

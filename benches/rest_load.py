@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import ovms_rs
 
+from benches.targets import exit_on_sigterm
 from benches.workloads import DEMO_MODEL, build_tiny_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -181,6 +182,7 @@ def main() -> None:
         "--requests", type=int, default=200, help="per side, for the Python-client p50"
     )
     args = parser.parse_args()
+    exit_on_sigterm()
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: apt-get install wrk")
     tmp = Path(tempfile.mkdtemp(prefix="rest_load_"))

@@ -35,6 +35,8 @@ from ovms_rs._proto.tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
+from benches.targets import exit_on_sigterm
+
 MODEL = ovms_rs.DEMO_MODEL_NAME
 MODES = ("none", "zeros", "file")
 
@@ -157,6 +159,7 @@ def main() -> None:
     parser.add_argument("--starts", type=int, default=3)
     parser.add_argument("--next", type=int, default=20, dest="n_next")
     args = parser.parse_args()
+    exit_on_sigterm()
     with tempfile.TemporaryDirectory(prefix="ovms_rs_warmup_") as tmp:
         root = Path(tmp)
         demo = ovms_rs.demo_dir() / MODEL / "1"
