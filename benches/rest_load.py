@@ -1,8 +1,8 @@
 """The REST load benchmark: ovms_rs's REST predict vs the plain-Python REST server
 (benches/plain_rest_server.py) on the demo model and the tiny model, row format, [1,3,224,224] f32, with
 wrk (Debian's package; compiled, HTTP/1.1 keep-alive) at concurrency 1 and 8; and, at concurrency 1,
-ovms_rs's REST vs its gRPC latency with the same kind of client (a Python loop each: http.client and
-grpcio's stub).
+ovms_rs's REST vs its gRPC latency with the same kind of client: a Python loop each (http.client and
+grpcio's stub), and a compiled one each (wrk and benches/loadgen).
 
     python -m benches.rest_load [--seconds 5] [--out benches/results]
 
@@ -174,6 +174,29 @@ def _python_p50(
     return {k: statistics.median(v) * 1e3 for k, v in times.items()}
 
 
+def _compiled_p50(
+    rest: int, grpc_port: int, name: str, lua: Path, x: np.ndarray, seconds: float
+) -> dict[str, float]:
+    """Concurrency 1, a compiled client each, taking turns: wrk (REST) and benches/loadgen (gRPC), so
+    that the difference is the server's, not a Python client's."""
+    from benches.loadgen_native import NativeLoadGenerator
+    from benches.stats import summarize
+    from benches.workloads import tensor_request
+
+    gen = NativeLoadGenerator(1, None)
+    try:
+        gen.load("p50", [tensor_request(name, x)])
+        rest_p50, grpc_p50 = [], []
+        for _ in range(2):
+            rest_p50.append(_wrk(rest, name, lua, 1, seconds)["p50_ms"])
+            raw = gen.run("p50", f"127.0.0.1:{grpc_port}", 1, 10**9, seconds, 10)
+            raw["target_cpu_s"] = 0.0
+            grpc_p50.append(summarize(raw)["p50_ms"])
+    finally:
+        gen.close()
+    return {"rest": statistics.mean(rest_p50), "grpc": statistics.mean(grpc_p50)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=5)
@@ -222,6 +245,12 @@ def main() -> None:
             results[f"{model}_c1_python_client_p50_ms"] = p50
             rows.append(
                 f"| {model} | 1 (Python clients) | REST p50 {p50['rest']:.2f} ms | gRPC p50 {p50['grpc']:.2f} ms | "
+                f"REST - gRPC **{p50['rest'] - p50['grpc']:+.2f} ms** | | | |"
+            )
+            p50 = _compiled_p50(rest, grpc_port, name, lua, x, args.seconds)
+            results[f"{model}_c1_compiled_client_p50_ms"] = p50
+            rows.append(
+                f"| {model} | 1 (wrk / benches/loadgen) | REST p50 {p50['rest']:.2f} ms | gRPC p50 {p50['grpc']:.2f} ms | "
                 f"REST - gRPC **{p50['rest'] - p50['grpc']:+.2f} ms** | | | |"
             )
         finally:

@@ -12,7 +12,11 @@ from helpers import DEMO, ServerProcess, predict_request, tensor_proto
 
 
 def test_not_ready_while_draining(tmp_path: Path) -> None:
-    with ServerProcess("--nireq", "1", log_path=tmp_path / "server.log", rest=True) as server:
+    # --drain_seconds: the ports stay open (live, not ready) that long after SIGTERM, however fast the
+    # queued requests finish (on a quiet fast CPU 24 of them took less than the probes below).
+    with ServerProcess(
+        "--nireq", "1", "--drain_seconds", "3", log_path=tmp_path / "server.log", rest=True
+    ) as server:
         # ServerProcess is ready once the gRPC port accepts; readiness turns 200 just after.
         deadline = time.monotonic() + 10
         while requests.get(f"{server.rest_url}/v2/health/ready", timeout=10).status_code != 200:
