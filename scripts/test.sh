@@ -6,6 +6,33 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv-test}
 
+echo "== the test venv and everything it installs, in the background while Rust compiles (downloads, not CPU)"
+rm -rf "$VENV" dist
+"$PYTHON" -m venv "$VENV"
+DEPS_LOG=$(mktemp)
+# The package's dependencies and test extra (read from pyproject.toml: the wheel is not built yet); TF
+# Serving's own Python stubs, as a client (tests/test_third_party_clients.py; not a [test] extra: it brings
+# all of tensorflow, ~2 GB installed, ~1 min, so here the test fails rather than skips without it); the
+# linters, pinned where their output moves between releases.
+(
+  "$VENV/bin/pip" install --quiet --upgrade pip
+  "$VENV/bin/pip" install --quiet "maturin>=1.7,<2" ziglang "ruff==0.17.6" mypy tensorflow-serving-api \
+      $("$PYTHON" -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; print(" ".join(p["dependencies"] + p["optional-dependencies"]["test"]))')
+) >"$DEPS_LOG" 2>&1 &
+DEPS=$!
+# System packages the tests use: HAProxy and wrk (tests/deploy/test_replicas.py), curl.
+APT_LOG=$(mktemp)
+(
+  if ! command -v haproxy >/dev/null || ! command -v wrk >/dev/null || ! command -v curl >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends haproxy wrk curl >/dev/null
+  fi
+) >"$APT_LOG" 2>&1 &
+APT=$!
+waited() {  # waited PID LOG WHAT: the background job's status, its log shown if it failed
+  wait "$1" || { cat "$2"; echo "$3 failed"; exit 1; }
+}
+
 echo "== cargo fmt, clippy, test (the extension, its core crate rust/core and benches/loadgen)"
 cargo fmt --all --check
 cargo clippy --quiet --workspace --all-targets -- -D warnings
@@ -15,10 +42,7 @@ cargo test --quiet --workspace
 cargo build --release --quiet -p ovms_rs_loadgen
 
 echo "== build the wheel (maturin, abi3, manylinux via zig)"
-rm -rf "$VENV" dist
-"$PYTHON" -m venv "$VENV"
-"$VENV/bin/pip" install --quiet --upgrade pip
-"$VENV/bin/pip" install --quiet "maturin>=1.7,<2" ziglang
+waited "$DEPS" "$DEPS_LOG" "installing the test venv's dependencies"
 # maturin finds zig through `python -m ziglang` of the first python on PATH: the venv's.
 PATH="$PWD/$VENV/bin:$PATH" "$VENV/bin/maturin" build --release --zig --compatibility manylinux2014 --out dist
 ls dist
@@ -35,24 +59,16 @@ export OVMS_RS_WHEELS_DIR="$PWD/dist/wheels"
 echo "== install the wheel and the test dependencies"
 "$VENV/bin/pip" install --quiet "$(ls dist/ovms_rs-*.whl)[test]"
 (cd /tmp && "$OLDPWD/$VENV/bin/python" -c "import ovms_rs, ovms_rs._native as n; print('testing', ovms_rs.__file__)")
-# TF Serving's own Python stubs, as a client (tests/test_third_party_clients.py). Not a [test] extra: it
-# brings all of tensorflow (~2 GB installed, ~1 min); here the test fails rather than skips without it.
-"$VENV/bin/pip" install --quiet tensorflow-serving-api
-export OVMS_RS_REQUIRE_TFS_API=1
+export OVMS_RS_REQUIRE_TFS_API=1  # installed above
 
 echo "== lint and types (ruff, mypy --strict over the package, tests and benches, stubtest of the extension against _native.pyi)"
-"$VENV/bin/pip" install --quiet "ruff==0.17.6" mypy  # pinned: ruff format's style moves between releases
 "$VENV/bin/ruff" check python tests benches
 "$VENV/bin/ruff" format --check python tests benches
 "$VENV/bin/mypy" python/ovms_rs tests benches
 for c in tests/*/conftest.py; do "$VENV/bin/mypy" "$c"; done  # each a module named `conftest`: one run each
 (cd /tmp && "$OLDPWD/$VENV/bin/python" -m mypy.stubtest ovms_rs._native)
 
-echo "== system packages the tests use: HAProxy and wrk (tests/deploy/test_replicas.py), curl"
-if ! command -v haproxy >/dev/null || ! command -v wrk >/dev/null || ! command -v curl >/dev/null; then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends haproxy wrk curl >/dev/null
-fi
+waited "$APT" "$APT_LOG" "installing HAProxy, wrk and curl"
 
 echo "== pytest"
 # Run from tests/ so `import ovms_rs` can only find the installed wheel.
