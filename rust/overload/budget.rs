@@ -90,6 +90,14 @@ pub struct Reservation {
     permit: Option<OwnedSemaphorePermit>,
 }
 
+impl From<OwnedSemaphorePermit> for Reservation {
+    fn from(permit: OwnedSemaphorePermit) -> Self {
+        Reservation {
+            permit: Some(permit),
+        }
+    }
+}
+
 impl Reservation {
     /// True when it holds bytes of a budget (false: no budget is set, or nothing was asked).
     pub fn is_held(&self) -> bool {
@@ -156,17 +164,13 @@ pub async fn reserve(bytes: usize, until: Instant) -> Result<Reservation, Refuse
         return Ok(Reservation::default());
     };
     if let Ok(permit) = semaphore.clone().try_acquire_many_owned(units) {
-        return Ok(Reservation {
-            permit: Some(permit),
-        });
+        return Ok(permit.into());
     }
     let Some(_waiting) = Waiting::enter() else {
         return Err(Refused::Crowded { bytes, budget });
     };
     match tokio::time::timeout_at(until.into(), semaphore.acquire_many_owned(units)).await {
-        Ok(Ok(permit)) => Ok(Reservation {
-            permit: Some(permit),
-        }),
+        Ok(Ok(permit)) => Ok(permit.into()),
         _ => Err(Refused::Full { bytes, budget }),
     }
 }
@@ -179,9 +183,7 @@ pub fn try_reserve(bytes: usize) -> Result<Reservation, Refused> {
     };
     semaphore
         .try_acquire_many_owned(units)
-        .map(|permit| Reservation {
-            permit: Some(permit),
-        })
+        .map(Reservation::from)
         .map_err(|_| Refused::Full { bytes, budget })
 }
 
