@@ -26,13 +26,12 @@ from collections import Counter, deque
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import grpc
 import numpy as np
 import openvino as ov
 
 from .. import _native
 from ..config.batching import BatchingParameters
-from ..errors import INTERNAL_ERROR, ServingError
+from ..errors import batch_deadline_exceeded, batch_output_not_batched, batch_queue_full
 from .infer_pool import QueueFull, WaitTimedOut
 from .inference import run_inference
 
@@ -40,10 +39,6 @@ if TYPE_CHECKING:
     from .version import Compiled, Encode, ModelVersion, Ports
 
 log = logging.getLogger(__name__)
-
-BATCH_QUEUE_FULL = "The batch scheduling queue to which this task was submitted is full"
-BATCH_DEADLINE_EXCEEDED = "Deadline exceeded while waiting in the batching queue"
-BATCH_OUTPUT_NOT_BATCHED = "An output of the batched model has no batch dimension"
 
 # Task states.
 _QUEUED, _RUNNING, _DONE, _ABANDONED = range(4)
@@ -160,7 +155,7 @@ class Batcher:
         with self._cond:
             pending = self._rows.get(key, 0) + rows
             if -(-pending // limit) > self.params.max_enqueued_batches:
-                raise ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED, BATCH_QUEUE_FULL)
+                raise batch_queue_full()
             self._queues.setdefault(key, deque()).append(task)
             self._rows[key] = pending
             self._cond.notify()
@@ -170,7 +165,7 @@ class Batcher:
                     self._dequeue(task)
                 if task.state != _DONE:
                     task.state = _ABANDONED
-                    raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, BATCH_DEADLINE_EXCEEDED)
+                    raise batch_deadline_exceeded()
         if task.error is not None:
             raise task.error
         assert task.result is not None
@@ -282,9 +277,7 @@ class Batcher:
                 t for t in self._queues[key] if t.deadline is not None and t.deadline <= now
             ]:
                 self._dequeue(task)
-                task.error = ServingError(
-                    grpc.StatusCode.DEADLINE_EXCEEDED, BATCH_DEADLINE_EXCEEDED
-                )
+                task.error = batch_deadline_exceeded()
                 task.state = _DONE
                 task.done.release()
 
@@ -321,9 +314,7 @@ class Batcher:
                 if metrics is not None:
                     metrics.infer_finished(inference_ns)
             if any(out.ndim == 0 or out.shape[0] != padded for _, out in outputs):
-                raise ServingError(
-                    grpc.StatusCode.INTERNAL, INTERNAL_ERROR, BATCH_OUTPUT_NOT_BATCHED
-                )
+                raise batch_output_not_batched()
         except BaseException as e:
             for task in tasks:
                 self._complete(task, None, e)
