@@ -4,6 +4,10 @@ concurrency 1, 8, 32, ovms_rs with batching off vs on, against in-process OpenVI
 
     .venv/bin/python -m benches.batching --out bench-out/batching            # ~3 min on 2 cores
     .venv/bin/python -m benches.batching --out bench-out/batching --smoke    # seconds, no claims
+    .venv/bin/python -m benches.batching --out bench-out/batching --baseline /tmp/before-venv/bin/python
+
+`--baseline PYTHON`: a third server, batching on, run by that interpreter (a venv with another build
+of ovms_rs installed, e.g. the branch's start as a wheel), measured in the same rounds: before/after.
 
 Pinning as benches.load: the servers and the in-process loop on one core, the load generator on another.
 Both servers run at once (on the same core; the idle one costs nothing) and take turns, round by round.
@@ -30,7 +34,7 @@ from .workloads import Workload, all_workloads, build_tiny_model
 
 LEVELS = (1, 8, 32)
 BATCH_SIZES = (1, 2, 4, 8, 16, 32)
-OFF, ON = "batching off", "batching on"
+OFF, ON, BEFORE = "batching off", "batching on", "batching on (baseline)"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -49,6 +53,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-pin", action="store_true")
     p.add_argument("--nireq", type=int, default=0)
     p.add_argument("--client", choices=CLIENTS, default="native")
+    p.add_argument("--baseline", default=None, help="a Python with the baseline ovms_rs installed")
     return p.parse_args(argv)
 
 
@@ -119,6 +124,15 @@ def run_workload(
             logs / f"{workload.key}-on.log",
         ),
     }
+    if args.baseline:
+        servers[BEFORE] = Server(
+            BEFORE,
+            ["ovms_rs", "serve"],
+            [*common, "--enable_batching", "--batching_parameters_file", str(params_file)],
+            server_cpu,
+            logs / f"{workload.key}-baseline.log",
+            program=[args.baseline, "-m", "ovms_rs", "serve"],
+        )
     try:
         for server in servers.values():
             server.wait_ready()
@@ -177,17 +191,22 @@ def markdown(results: dict[str, Any]) -> str:
             + ", ".join(f"{b}: {p['rows_per_s']:.0f}" for b, p in curve.items())
             + f" (best: batch {best_b}, {limit:.0f} rows/s)",
             "",
-            "| concurrency | off req/s | on req/s | on / off | on / limit | off p50 ms | on p50 ms "
-            "| off p99 ms | on p99 ms | errors |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| concurrency | server | req/s | on / off | on / limit | p50 ms | p99 ms "
+            "| CPU ms per request | errors |",
+            "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for c, points in w["points"].items():
-            off, on = points[OFF], points[ON]
-            lines.append(
-                f"| {c} | {off['rps']:.1f} | {on['rps']:.1f} | {on['rps'] / off['rps']:.2f}x "
-                f"| {on['rps'] / limit:.2f}x | {off['p50_ms']:.2f} | {on['p50_ms']:.2f} "
-                f"| {off['p99_ms']:.2f} | {on['p99_ms']:.2f} | {off['errors'] + on['errors']} |"
-            )
+            off = points[OFF]
+            for name, p in points.items():
+                ratios = (
+                    "| | |"
+                    if name == OFF
+                    else f"| {p['rps'] / off['rps']:.2f}x | {p['rps'] / limit:.2f}x |"
+                )
+                lines.append(
+                    f"| {c} | {name} | {p['rps']:.1f} {ratios} {p['p50_ms']:.2f} "
+                    f"| {p['p99_ms']:.2f} | {p['target_cpu_ms_per_req']:.3f} | {p['errors']} |"
+                )
         lines.append("")
     return "\n".join(lines)
 

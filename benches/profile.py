@@ -114,6 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--client-cpu", type=int, default=None)
     p.add_argument("--no-pin", action="store_true")
     p.add_argument("--client", choices=CLIENTS, default="native", help="load generator")
+    p.add_argument(
+        "--server-args",
+        default="",
+        help="extra server flags, space-separated (e.g. '--enable_batching --batching_parameters_file F')",
+    )
     args = p.parse_args(argv)
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(py_spy).exists():
@@ -137,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
                     "--model_path",
                     str(workload.model_path),
                     *workload.server_args,
+                    *args.server_args.split(),
                 ],
                 server_cpu,
                 args.out / "server.log",

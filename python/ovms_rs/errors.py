@@ -66,6 +66,12 @@ INVALID_SHAPE = "Invalid input shape"
 INVALID_OUTPUT_FILTER = "Invalid output name in output_filter"
 RESHAPE_FAILED = "Model could not be reshaped with requested shape"
 INTERNAL_ERROR = "Internal server error"
+# The dynamic batcher (models/batcher.py). Queue full is TF Serving's wording (its batch scheduler),
+# RESOURCE_EXHAUSTED (REST 503); the deadline is DEADLINE_EXCEEDED (504); an output that cannot be
+# split back into each request's rows is the model's fault, INTERNAL (500).
+BATCH_QUEUE_FULL = "The batch scheduling queue to which this task was submitted is full"
+BATCH_DEADLINE_EXCEEDED = "Deadline exceeded while waiting in the batching queue"
+BATCH_OUTPUT_NOT_BATCHED = "An output of the batched model has no batch dimension"
 # TF Serving's (server_core.cc): OVMS parses version labels but ignores them; ovms_rs resolves them.
 UNRECOGNIZED_VERSION_LABEL = "Unrecognized servable version label"
 
@@ -253,6 +259,19 @@ def version_label_unknown(label: str) -> ServingError:
 
 def model_version_not_loaded_yet() -> ServingError:
     return ServingError(grpc.StatusCode.UNAVAILABLE, MODEL_VERSION_NOT_LOADED_YET)
+
+
+def batch_queue_full() -> ServingError:
+    return ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED, BATCH_QUEUE_FULL)
+
+
+def batch_deadline_exceeded() -> ServingError:
+    return ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, BATCH_DEADLINE_EXCEEDED)
+
+
+def batch_output_not_batched() -> ServingError:
+    """INTERNAL (HTTP 500): the model, not the request, is at fault."""
+    return ServingError(grpc.StatusCode.INTERNAL, INTERNAL_ERROR, BATCH_OUTPUT_NOT_BATCHED)
 
 
 class ConfigError(Exception):

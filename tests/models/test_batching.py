@@ -30,8 +30,7 @@ from model_repo import tiny_repo, write_config
 from ovms_rs.config.batching import BatchingParameters, load_batching_file, parse_text_format
 from ovms_rs.config.config_json import load_config_file
 from ovms_rs.config.model import model_config
-from ovms_rs.errors import ConfigError, ServingError
-from ovms_rs.models.batcher import BATCH_DEADLINE_EXCEEDED, BATCH_QUEUE_FULL
+from ovms_rs.errors import BATCH_DEADLINE_EXCEEDED, BATCH_QUEUE_FULL, ConfigError, ServingError
 from ovms_rs.models.version import ModelVersion
 from ovms_rs.request.validation import Validated
 

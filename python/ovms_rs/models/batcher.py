@@ -6,8 +6,12 @@ each wait for a queued request, take an infer request from the version's pool, a
 arrival order, the requests of the oldest key up to `max_batch_size` rows, waiting at most
 `batch_timeout_micros` from the oldest one's arrival for the batch to fill (the batch also grows while
 the thread waits for a free infer request). The rows are concatenated along each input's batch axis,
-padded with zeros to the next of `allowed_batch_sizes`, run as one inference, and each request's reply
+padded with zeros to the next of `allowed_batch_sizes` (into a buffer the infer request keeps, so a
+batch costs one copy of its rows and no fresh allocation), run as one inference, and each request's reply
 is encoded from its own rows of the outputs (axis 0) while the infer request still holds them.
+
+With `batch_timeout_micros` 0, a request that finds nothing queued and a free infer request runs on its
+own thread as a batch of one: its arrays straight to OpenVINO, no task, no hand-off, no copy.
 
 The request's handler thread blocks on its task until the reply or the request's deadline: a deadline
 that passes while queued (or running) answers DEADLINE_EXCEEDED; a key with `max_enqueued_batches`
@@ -22,17 +26,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections import Counter, deque
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import grpc
 import numpy as np
 import openvino as ov
 
 from .. import _native
 from ..config.batching import BatchingParameters
-from ..errors import INTERNAL_ERROR, ServingError
+from ..errors import batch_deadline_exceeded, batch_output_not_batched, batch_queue_full
 from .infer_pool import QueueFull, WaitTimedOut
 from .inference import run_inference
 
@@ -40,10 +44,6 @@ if TYPE_CHECKING:
     from .version import Compiled, Encode, ModelVersion, Ports
 
 log = logging.getLogger(__name__)
-
-BATCH_QUEUE_FULL = "The batch scheduling queue to which this task was submitted is full"
-BATCH_DEADLINE_EXCEEDED = "Deadline exceeded while waiting in the batching queue"
-BATCH_OUTPUT_NOT_BATCHED = "An output of the batched model has no batch dimension"
 
 # Task states.
 _QUEUED, _RUNNING, _DONE, _ABANDONED = range(4)
@@ -110,6 +110,12 @@ class Batcher:
         self._cond = threading.Condition(threading.Lock())
         self._queues: dict[Key, deque[_Task]] = {}
         self._rows: dict[Key, int] = {}
+        # Per infer request (gone with it) and port: the tensor batches are gathered into, reused while
+        # the row shape and dtype stay (a fresh multi-MB array per batch costs page faults besides the copy).
+        self._buffers: weakref.WeakKeyDictionary[
+            ov.InferRequest, dict[int, np.ndarray[Any, Any]]
+        ] = weakref.WeakKeyDictionary()
+        self._counts = threading.Lock()  # batch_sizes, padded_sizes, _buffers' keys
         self._closed = False
         # Batches formed, by their number of rows (before padding) and by the size they ran at.
         self.batch_sizes: Counter[int] = Counter()
@@ -139,6 +145,12 @@ class Batcher:
         if len(sizes) != 1:  # inputs that disagree on the batch size: nothing to merge them with
             return self._version.infer(arrays, ports, timeout, encode)
         rows = sizes.pop()
+        if not self._queues and self.params.batch_timeout_micros == 0:
+            # Nothing waiting and no batching window: a free infer request runs this request here,
+            # in its own thread, as a batch of one (no hand-off to a batch thread).
+            reply = self._inline(arrays, ports, encode, rows)
+            if reply is not None:
+                return reply
         key: Key = (
             tuple(
                 (port, array.dtype.str, _without(array.shape, self._axes[port]))
@@ -149,18 +161,12 @@ class Batcher:
         if timeout is not None and timeout > threading.TIMEOUT_MAX:
             timeout = None  # no client deadline: grpcio reports an effectively infinite one
         deadline = None if timeout is None else time.monotonic() + timeout
-        if not self._queues and self.params.batch_timeout_micros == 0:
-            # Nothing waiting and no batching window: a free infer request runs this request here,
-            # in its own thread, as a batch of one (no hand-off to a batch thread).
-            reply = self._inline(arrays, ports, encode, rows)
-            if reply is not None:
-                return reply
         task = _Task(key, arrays, rows, encode, deadline)
         limit = self.params.max_batch_size
         with self._cond:
             pending = self._rows.get(key, 0) + rows
             if -(-pending // limit) > self.params.max_enqueued_batches:
-                raise ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED, BATCH_QUEUE_FULL)
+                raise batch_queue_full()
             self._queues.setdefault(key, deque()).append(task)
             self._rows[key] = pending
             self._cond.notify()
@@ -170,7 +176,7 @@ class Batcher:
                     self._dequeue(task)
                 if task.state != _DONE:
                     task.state = _ABANDONED
-                    raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, BATCH_DEADLINE_EXCEEDED)
+                    raise batch_deadline_exceeded()
         if task.error is not None:
             raise task.error
         assert task.result is not None
@@ -186,19 +192,51 @@ class Batcher:
             request = active.pool.take(0.0)
         except (QueueFull, WaitTimedOut):
             return None  # every infer request busy: queue, to join the next batch
-        task = _Task((None, ports), arrays, rows, encode, None)
-        task.state = _RUNNING
-        padded = self.params.padded_size(rows)
-        with self._cond:
-            self.batch_sizes[rows] += 1
-            self.padded_sizes[padded] += 1
         try:
-            self._execute(active, request, [task], padded)
+            padded = self.params.padded_size(rows)
+            self._count(rows, padded)
+            if padded != rows:  # padding needs the batch tensor
+                task = _Task((None, ports), arrays, rows, encode, None)
+                task.state = _RUNNING
+                self._execute(active, request, [task], padded)
+                if task.error is not None:
+                    raise task.error
+                return task.result
+            return self._run_one(active, request, arrays, ports, encode, rows)
         finally:
             active.pool.put(request)
-        if task.error is not None:
-            raise task.error
-        return task.result
+
+    def _run_one(
+        self,
+        active: Compiled,
+        request: ov.InferRequest,
+        arrays: Arrays,
+        ports: Ports,
+        encode: Encode | None,
+        rows: int,
+    ) -> bytes:
+        """A batch of one unpadded request: what `_execute` does for it, without a task to complete."""
+        version = self._version
+        metrics = version.metrics
+        if metrics is not None:
+            metrics.batched(rows)
+            metrics.infer_started(0)
+        inference_ns = None
+        try:
+            outputs, inference_ns = run_inference(request, arrays, ports)
+        finally:
+            if metrics is not None:
+                metrics.infer_finished(inference_ns)
+        if any(out.ndim == 0 or out.shape[0] != rows for _, out in outputs):
+            raise batch_output_not_batched()
+        if encode is not None:
+            return encode(outputs)
+        return _native.build_predict_response(version.model_name, version.version, outputs)
+
+    def _count(self, rows: int, padded: int) -> None:
+        with self._counts:
+            self.batch_sizes[rows] += 1
+            self.padded_sizes[padded] += 1
 
     def _dequeue(self, task: _Task) -> None:
         queue = self._queues[task.key]
@@ -269,9 +307,7 @@ class Batcher:
             self._rows[key] -= rows
             if not queue:
                 del self._queues[key], self._rows[key]
-            padded = self.params.padded_size(rows)
-            self.batch_sizes[rows] += 1
-            self.padded_sizes[padded] += 1
+        self._count(rows, self.params.padded_size(rows))
         return tasks
 
     def _expire(self, now: float) -> None:
@@ -282,9 +318,7 @@ class Batcher:
                 t for t in self._queues[key] if t.deadline is not None and t.deadline <= now
             ]:
                 self._dequeue(task)
-                task.error = ServingError(
-                    grpc.StatusCode.DEADLINE_EXCEEDED, BATCH_DEADLINE_EXCEEDED
-                )
+                task.error = batch_deadline_exceeded()
                 task.state = _DONE
                 task.done.release()
 
@@ -308,7 +342,7 @@ class Batcher:
             version.version,
         )
         try:
-            inputs = self._merge(tasks, rows, padded)
+            inputs = self._merge(request, tasks, rows, padded)
             ports = tasks[0].key[1]  # the same for every task of a batch: part of its key
             metrics = version.metrics
             if metrics is not None:  # a batch is one inference: counted once, with no wait
@@ -321,9 +355,7 @@ class Batcher:
                 if metrics is not None:
                     metrics.infer_finished(inference_ns)
             if any(out.ndim == 0 or out.shape[0] != padded for _, out in outputs):
-                raise ServingError(
-                    grpc.StatusCode.INTERNAL, INTERNAL_ERROR, BATCH_OUTPUT_NOT_BATCHED
-                )
+                raise batch_output_not_batched()
         except BaseException as e:
             for task in tasks:
                 self._complete(task, None, e)
@@ -344,18 +376,45 @@ class Batcher:
                 continue
             self._complete(task, reply, None)
 
-    def _merge(self, tasks: list[_Task], rows: int, padded: int) -> dict[int, np.ndarray[Any, Any]]:
+    def _merge(
+        self, request: ov.InferRequest, tasks: list[_Task], rows: int, padded: int
+    ) -> dict[int, np.ndarray[Any, Any]]:
         if len(tasks) == 1 and padded == rows:
             return dict(tasks[0].arrays)
         merged: dict[int, np.ndarray[Any, Any]] = {}
         for port, axis in self._axes.items():
             parts = [t.arrays[port] for t in tasks]
-            if padded > rows:
-                shape = list(parts[0].shape)
-                shape[axis] = padded - rows
-                parts.append(np.zeros(shape, parts[0].dtype))
-            merged[port] = np.concatenate(parts, axis=axis)
+            if axis != 0:  # a slice of a reused buffer would not be contiguous: a fresh array
+                if padded > rows:
+                    shape = list(parts[0].shape)
+                    shape[axis] = padded - rows
+                    parts.append(np.zeros(shape, parts[0].dtype))
+                merged[port] = np.concatenate(parts, axis=axis)
+                continue
+            batch = self._buffer(request, port, parts[0], padded)
+            np.concatenate(parts, axis=0, out=batch[:rows])
+            batch[rows:] = 0
+            merged[port] = batch
         return merged
+
+    def _buffer(
+        self, request: ov.InferRequest, port: int, row: np.ndarray[Any, Any], padded: int
+    ) -> np.ndarray[Any, Any]:
+        """`padded` rows of this infer request's batch tensor for `port`, shaped and typed like `row`.
+        Only the thread holding the infer request touches its buffers."""
+        buffers = self._buffers.get(request)
+        if buffers is None:
+            with self._counts:
+                buffers = self._buffers.setdefault(request, {})
+        buffer = buffers.get(port)
+        if buffer is None or buffer.dtype != row.dtype or buffer.shape[1:] != row.shape[1:]:
+            capacity = self.params.padded_size(self.params.max_batch_size)
+            buffer = np.empty((max(capacity, padded), *row.shape[1:]), row.dtype)
+            buffers[port] = buffer
+        elif buffer.shape[0] < padded:
+            buffer = np.empty((padded, *row.shape[1:]), row.dtype)
+            buffers[port] = buffer
+        return buffer[:padded]
 
     def _complete(self, task: _Task, reply: bytes | None, error: BaseException | None) -> None:
         with self._cond:
