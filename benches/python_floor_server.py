@@ -31,7 +31,9 @@ def main(argv: list[str] | None = None) -> None:
     reply = canned_reply(args.model_name, args.reply_floats)
     keep_freed_buffers()  # as the server does
 
-    def handler(path: str, request: bytearray, timeout: float | None) -> tuple[int, str, bytes]:
+    def handler(
+        path: str, request: bytearray | _native.RequestBody, timeout: float | None
+    ) -> tuple[int, str, bytes]:
         return 0, "", reply
 
     server = _native.GrpcServer(

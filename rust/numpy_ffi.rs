@@ -1,10 +1,12 @@
 //! numpy, as the binding layer calls it, written once: the module (imported once), an array's data,
-//! and new C-contiguous arrays.
+//! new C-contiguous arrays, and read-only views over request memory.
 
 use numpy::npyffi::{self, npy_intp, PY_ARRAY_API};
 use numpy::{PyArrayDescr, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
+
+use crate::dtype::DType;
 
 /// The `numpy` module, imported on first use.
 pub fn numpy(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
@@ -65,4 +67,62 @@ pub fn new_c_array<'py>(
         );
         Ok(Bound::from_owned_ptr_or_err(py, ptr)?.cast_into::<PyUntypedArray>()?)
     }
+}
+
+/// The numpy descriptor of a wire dtype, from numpy's table of built-in types (no string parsing).
+/// The wire's values are little-endian, as these native descriptors are on every target we build for.
+pub fn descr(py: Python<'_>, dtype: DType) -> PyResult<Bound<'_, PyArrayDescr>> {
+    use DType::*;
+    Ok(match dtype {
+        Float => numpy::dtype::<f32>(py),
+        Double => numpy::dtype::<f64>(py),
+        Int32 => numpy::dtype::<i32>(py),
+        UInt8 => numpy::dtype::<u8>(py),
+        Int16 => numpy::dtype::<i16>(py),
+        Int8 => numpy::dtype::<i8>(py),
+        Int64 => numpy::dtype::<i64>(py),
+        Bool => numpy::dtype::<bool>(py),
+        BFloat16 | UInt16 => numpy::dtype::<u16>(py),
+        UInt32 => numpy::dtype::<u32>(py),
+        UInt64 => numpy::dtype::<u64>(py),
+        Half | String => PyArrayDescr::new(py, dtype.numpy())?,
+    })
+}
+
+/// A read-only C-contiguous array of `descr` and `shape` over `data`, with `owner` as its base: one
+/// `PyArray_NewFromDescr` and one `PyArray_SetBaseObject` (what `numpy.frombuffer`, setting the flags
+/// and `reshape` took four Python calls for). No WRITEABLE flag is passed; numpy sets ALIGNED only when
+/// `data` is aligned and reads unaligned data correctly otherwise. numpy refusing the shape (more than
+/// its 64 dimensions) is the error returned.
+///
+/// # Safety
+/// `data` must be valid for reads of the shape's element count times the descriptor's itemsize for as
+/// long as `owner` lives, and must not be written or moved meanwhile.
+pub unsafe fn borrowed_view<'py>(
+    py: Python<'py>,
+    descr: Bound<'py, PyArrayDescr>,
+    shape: &[usize],
+    data: *const u8,
+    owner: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyUntypedArray>> {
+    let mut dims: Vec<npy_intp> = shape.iter().map(|&d| d as npy_intp).collect();
+    // SAFETY (the caller's for `data`): PyArray_NewFromDescr steals the descriptor's reference and
+    // wraps `data` without copying (flags 0: read-only); PyArray_SetBaseObject steals the reference to
+    // `owner` it is given (also when it fails), and from then on the array keeps `owner` alive.
+    let ptr = PY_ARRAY_API.PyArray_NewFromDescr(
+        py,
+        npyffi::get_type_object(py, npyffi::NpyTypes::PyArray_Type),
+        descr.into_dtype_ptr(),
+        dims.len() as std::os::raw::c_int,
+        dims.as_mut_ptr(),
+        std::ptr::null_mut(),
+        data as *mut std::os::raw::c_void,
+        0,
+        std::ptr::null_mut(),
+    );
+    let array = Bound::from_owned_ptr_or_err(py, ptr)?;
+    if PY_ARRAY_API.PyArray_SetBaseObject(py, ptr.cast(), owner.clone().into_ptr()) < 0 {
+        return Err(PyErr::fetch(py));
+    }
+    Ok(array.cast_into_unchecked())
 }

@@ -83,7 +83,9 @@ class GrpcServer:
 
     def __new__(
         cls,
-        handler: Callable[[str, bytearray, float | None], tuple[int, str, bytes | None]],
+        handler: Callable[
+            [str, bytearray | RequestBody, float | None], tuple[int, str, bytes | None]
+        ],
         host: str,
         port: int,
         *,

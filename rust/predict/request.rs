@@ -1,21 +1,22 @@
 //! The Python face of PredictRequest parsing: `parse_predict_request` and `RequestInput`.
 //!
 //! `tensor_content` (and a single packed float/double run) becomes a read-only numpy view over the
-//! request's own `bytes` (or `bytearray`) object: no copy; numpy keeps it alive as the view's base and
-//! copes with unaligned offsets. Typed values decoded in Rust are handed to numpy without a copy.
+//! request's own memory, made in one numpy C call with its base set (`numpy_ffi::borrowed_view`): no
+//! copy, no Python call; numpy keeps the base alive and copes with unaligned offsets. Typed values
+//! decoded in Rust are handed to numpy without a copy and shaped through numpy's C API.
 //!
-//! The native transport hands over a `bytearray` that belongs to the request alone: its views are still
-//! flagged read-only, but the model may share their memory instead of copying it (see
-//! `ModelVersion.infer`).
+//! The native transport's request belongs to that request alone: its views are still flagged
+//! read-only, but the model may share their memory instead of copying it (`view_owner`, and
+//! `shareable_view` in models/inference.py).
 
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyTuple};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyMemoryView, PyTuple};
 
-use numpy::IntoPyArray;
+use numpy::{Element, IntoPyArray, PyArrayMethods};
 
 use crate::dtype::DType;
 use crate::error::{raise, Error};
-use crate::numpy_ffi::numpy;
+use crate::numpy_ffi::{borrowed_view, descr};
 use crate::predict::tensor_proto::{parse_request, zero_dimension, Decoded};
 use crate::py_buffer::RequestBody;
 
@@ -94,42 +95,68 @@ pub(crate) fn request_buffer<'a>(request: &'a Bound<'_, PyAny>) -> PyResult<&'a 
 
 fn to_array<'py>(
     py: Python<'py>,
-    request: &Bound<'py, PyAny>,
+    owner: &Bound<'py, PyAny>,
+    buf: &[u8],
     dtype: DType,
-    shape: &Bound<'py, PyTuple>,
+    dims: &[usize],
     decoded: Decoded,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let flat: Bound<'py, PyAny> = match decoded {
+    Ok(match decoded {
         Decoded::View { offset, count } => {
-            let view =
-                numpy(py)?.call_method1("frombuffer", (request, dtype.numpy(), count, offset))?;
-            // A view over a bytearray is writable; the request's data is read-only all the same.
-            view.getattr("flags")?.setattr("writeable", false)?;
-            view
+            let end = count
+                .checked_mul(dtype.size())
+                .and_then(|n| n.checked_add(offset));
+            assert!(
+                end.is_some_and(|end| end <= buf.len()),
+                "the parser located the view inside the request"
+            );
+            // SAFETY: `count` values of `dtype` lie at `offset` inside `buf` (asserted above), and
+            // `buf` is `owner`'s memory (see `view_owner`), never written while it lives.
+            unsafe { borrowed_view(py, descr(py, dtype)?, dims, buf.as_ptr().add(offset), owner) }?
+                .into_any()
         }
-        Decoded::Floats(v) => v.into_pyarray(py).into_any(),
-        Decoded::Doubles(v) => v.into_pyarray(py).into_any(),
-        Decoded::I8(v) => v.into_pyarray(py).into_any(),
-        Decoded::U8(v) => v.into_pyarray(py).into_any(),
-        Decoded::I16(v) => v.into_pyarray(py).into_any(),
-        Decoded::U16(v) => {
-            let a = v.into_pyarray(py).into_any();
-            if dtype == DType::Half {
-                a.call_method1("view", ("<f2",))?
-            } else {
-                a
-            }
+        Decoded::Floats(v) => shaped(py, v, dims)?,
+        Decoded::Doubles(v) => shaped(py, v, dims)?,
+        Decoded::I8(v) => shaped(py, v, dims)?,
+        Decoded::U8(v) => shaped(py, v, dims)?,
+        Decoded::I16(v) => shaped(py, v, dims)?,
+        Decoded::U16(v) if dtype == DType::Half => {
+            shaped(py, v, dims)?.call_method1("view", ("<f2",))?
         }
-        Decoded::I32(v) => v.into_pyarray(py).into_any(),
-        Decoded::I64(v) => v.into_pyarray(py).into_any(),
-        Decoded::U32(v) => v.into_pyarray(py).into_any(),
-        Decoded::U64(v) => v.into_pyarray(py).into_any(),
-        Decoded::Bools(v) => v.into_pyarray(py).into_any(),
+        Decoded::U16(v) => shaped(py, v, dims)?,
+        Decoded::I32(v) => shaped(py, v, dims)?,
+        Decoded::I64(v) => shaped(py, v, dims)?,
+        Decoded::U32(v) => shaped(py, v, dims)?,
+        Decoded::U64(v) => shaped(py, v, dims)?,
+        Decoded::Bools(v) => shaped(py, v, dims)?,
         Decoded::Strings(_) | Decoded::Invalid(_) | Decoded::Unsupported => {
             unreachable!("no array for this input")
         }
-    };
-    flat.call_method1("reshape", (shape,))
+    })
+}
+
+/// Decoded values handed to numpy without a copy, shaped by numpy's C API (no Python call).
+fn shaped<'py, T: Element>(
+    py: Python<'py>,
+    values: Vec<T>,
+    dims: &[usize],
+) -> PyResult<Bound<'py, PyAny>> {
+    Ok(values.into_pyarray(py).reshape(dims.to_vec())?.into_any())
+}
+
+/// What the tensor views of a request keep alive as their base. Chosen so that `shareable_view`
+/// (models/inference.py) can alias them writable for OpenVINO where the request's memory is its own:
+/// the transport's `RequestBody` through a writable uint8 array over it (numpy cannot ask a pyclass
+/// for a writable buffer), a `bytearray` through a memoryview (which also holds a buffer export, so the
+/// bytearray cannot be resized under the views); `bytes` as it is (immutable: OpenVINO copies).
+fn view_owner<'py>(request: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    if let Ok(body) = request.cast::<RequestBody>() {
+        Ok(RequestBody::numpy_view(body))
+    } else if request.is_instance_of::<PyByteArray>() {
+        Ok(PyMemoryView::from(request)?.into_any())
+    } else {
+        Ok(request.clone())
+    }
 }
 
 /// What `parse_predict_request` returns to Python.
@@ -147,12 +174,7 @@ pub fn parse_predict_request<'py>(
 ) -> PyResult<ParsedRequest<'py>> {
     let buf = request_buffer(request)?;
     let req = parse_request(buf).map_err(raise)?;
-    // numpy.frombuffer takes the transport's single-piece body through a uint8 array over it.
-    let buffer_object = match request.cast::<RequestBody>() {
-        Ok(body) => RequestBody::numpy_view(body),
-        Err(_) => request.clone(),
-    };
-    let request = &buffer_object;
+    let owner = view_owner(request)?;
     let inputs = PyDict::new(py);
     for (name, tensor) in &req.inputs {
         let shape = PyTuple::new(py, &tensor.shape)?;
@@ -169,8 +191,10 @@ pub fn parse_predict_request<'py>(
             }
             other => {
                 let dtype = DType::from_wire(tensor.dtype).expect("decoded implies a known dtype");
+                // Decoded implies a valid shape: no negative dimension, the element count fits.
+                let dims: Vec<usize> = tensor.shape.iter().map(|&d| d as usize).collect();
                 array = Some(
-                    to_array(py, request, dtype, &shape, other)
+                    to_array(py, &owner, buf, dtype, &dims, other)
                         .map_err(|e| {
                             // numpy refusing a shape is the client's error, never the server's.
                             raise(Error::ShapeRefused {
