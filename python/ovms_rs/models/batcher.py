@@ -206,6 +206,30 @@ class Batcher:
         finally:
             active.pool.put(request)
 
+    def _infer(
+        self,
+        request: ov.InferRequest,
+        arrays: Arrays,
+        ports: Ports,
+        rows: int,
+        padded: int,
+    ) -> list[tuple[str, np.ndarray[Any, Any]]]:
+        """One inference of a batch of `rows` rows padded to `padded`: counted once in the metrics, with
+        no wait; every output must have the batch's rows on axis 0."""
+        metrics = self._version.metrics
+        if metrics is not None:
+            metrics.batched(rows)
+            metrics.infer_started(0)
+        inference_ns = None
+        try:
+            outputs, inference_ns = run_inference(request, arrays, ports)
+        finally:
+            if metrics is not None:
+                metrics.infer_finished(inference_ns)
+        if any(out.ndim == 0 or out.shape[0] != padded for _, out in outputs):
+            raise batch_output_not_batched()
+        return outputs
+
     def _run_one(
         self,
         active: Compiled,
@@ -217,18 +241,7 @@ class Batcher:
     ) -> bytes:
         """A batch of one unpadded request: what `_execute` does for it, without a task to complete."""
         version = self._version
-        metrics = version.metrics
-        if metrics is not None:
-            metrics.batched(rows)
-            metrics.infer_started(0)
-        inference_ns = None
-        try:
-            outputs, inference_ns = run_inference(request, arrays, ports)
-        finally:
-            if metrics is not None:
-                metrics.infer_finished(inference_ns)
-        if any(out.ndim == 0 or out.shape[0] != rows for _, out in outputs):
-            raise batch_output_not_batched()
+        outputs = self._infer(request, arrays, ports, rows, rows)
         if encode is not None:
             return encode(outputs)
         return _native.build_predict_response(version.model_name, version.version, outputs)
@@ -344,18 +357,7 @@ class Batcher:
         try:
             inputs = self._merge(request, tasks, rows, padded)
             ports = tasks[0].key[1]  # the same for every task of a batch: part of its key
-            metrics = version.metrics
-            if metrics is not None:  # a batch is one inference: counted once, with no wait
-                metrics.batched(rows)
-                metrics.infer_started(0)
-            inference_ns = None
-            try:
-                outputs, inference_ns = run_inference(request, inputs, ports)
-            finally:
-                if metrics is not None:
-                    metrics.infer_finished(inference_ns)
-            if any(out.ndim == 0 or out.shape[0] != padded for _, out in outputs):
-                raise batch_output_not_batched()
+            outputs = self._infer(request, inputs, ports, rows, padded)
         except BaseException as e:
             for task in tasks:
                 self._complete(task, None, e)
