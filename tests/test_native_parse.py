@@ -3,10 +3,13 @@ becomes a read-only view over the request either way; only the bytearray's may b
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import pytest
 from helpers import predict_request, tensor_proto
 from ovms_rs import _native
+from ovms_rs._proto.tensorflow.core.framework import tensor_shape_pb2
 from ovms_rs.models.inference import shareable_view as _shareable
 
 
@@ -39,3 +42,46 @@ def test_only_a_bytearray_view_is_shared_with_the_model() -> None:
 def test_other_request_types_are_refused() -> None:
     with pytest.raises(TypeError):
         _native.parse_predict_request(memoryview(b"\x0a\x00"))  # type: ignore[arg-type]
+
+
+def test_a_bytearray_cannot_be_resized_under_its_views() -> None:
+    x = np.arange(6, dtype=np.int32)
+    raw = bytearray(predict_request({"data": tensor_proto(x)}).SerializeToString())
+    array = _native.parse_predict_request(raw)[3]["data"].array
+    with pytest.raises(BufferError):
+        raw.extend(b"more")
+    del array
+    gc.collect()
+    raw.extend(b"more")  # the views are gone: the bytearray is the caller's again
+
+
+def test_views_are_aligned_exactly_when_their_address_is() -> None:
+    """numpy sets ALIGNED from the view's address; an unaligned view still reads right."""
+    seen = set()
+    for pad in range(1, 9):
+        x = np.arange(12, dtype=np.float64).reshape(3, 4)
+        request = predict_request({"data": tensor_proto(x)})
+        request.model_spec.signature_name = "s" * pad  # moves the tensor's offset
+        raw = request.SerializeToString()
+        array = _native.parse_predict_request(raw)[3]["data"].array
+        assert array is not None and array.flags.c_contiguous and not array.flags.writeable
+        assert array.flags.aligned == (array.ctypes.data % 8 == 0)
+        assert array.base is raw
+        np.testing.assert_array_equal(array, x)
+        seen.add(array.flags.aligned)
+    assert seen == {True, False}
+
+
+@pytest.mark.parametrize("typed", [False, True], ids=["tensor_content", "float_val"])
+def test_a_shape_numpy_refuses_is_the_clients_error(typed: bool) -> None:
+    """More dimensions than numpy has (64; 32 before numpy 2): refused as the request's error."""
+    tensor = tensor_proto(np.ones(1, np.float32))
+    del tensor.tensor_shape.dim[:]
+    tensor.tensor_shape.dim.extend(tensor_shape_pb2.TensorShapeProto.Dim(size=1) for _ in range(65))
+    if typed:
+        tensor.ClearField("tensor_content")
+        tensor.float_val.append(1.0)
+    with pytest.raises(_native.InvalidInput) as info:
+        _native.parse_predict_request(predict_request({"data": tensor}).SerializeToString())
+    assert info.value.args[0] == "SHAPE_REFUSED"
+    assert "dimension" in str(info.value)

@@ -1,23 +1,24 @@
 //! The Python face of PredictRequest parsing: `parse_predict_request` and `RequestInput`.
 //!
 //! `tensor_content` (and a single packed float/double run) becomes a read-only numpy view over the
-//! request's own `bytes` (or `bytearray`) object: no copy; numpy keeps it alive as the view's base and
-//! copes with unaligned offsets. Typed values decoded in Rust are handed to numpy without a copy.
+//! request's own memory, made in one C call (`numpy_ffi::array_over`) with the request (its
+//! `py_buffer::RequestPins` base) keeping it alive: no copy; numpy copes with unaligned offsets.
+//! Typed values decoded in Rust are handed to numpy without a copy and shaped the same way.
 //!
-//! The native transport hands over a `bytearray` that belongs to the request alone: its views are still
-//! flagged read-only, but the model may share their memory instead of copying it (see
-//! `ModelVersion.infer`).
+//! The native transport hands over a `bytearray` (or a `RequestBody`) that belongs to the request
+//! alone: its views are still flagged read-only, but the model may share their memory instead of
+//! copying it (see `ModelVersion.infer`).
 
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyTuple};
 
-use numpy::IntoPyArray;
+use numpy::{Element, IntoPyArray, PyArrayDescr, PyArrayMethods};
 
 use crate::dtype::DType;
 use crate::error::{raise, Error};
-use crate::numpy_ffi::numpy;
+use crate::numpy_ffi::{array_over, data_ptr, descr_of};
 use crate::predict::tensor_proto::{parse_request, zero_dimension, Decoded};
-use crate::py_buffer::RequestBody;
+use crate::py_buffer::{RequestBody, RequestPins};
 
 /// `RequestInput.error`: (kind, fields), as `InvalidInput` carries them.
 type KindAndFields = (&'static str, Py<PyDict>);
@@ -82,8 +83,8 @@ pub(crate) fn request_buffer<'a>(request: &'a Bound<'_, PyAny>) -> PyResult<&'a 
         Ok(bytes.as_bytes())
     } else if let Ok(array) = request.cast::<PyByteArray>() {
         // SAFETY: the transport's bytearray belongs to one request, which nothing else references:
-        // it is not resized or written while the slice is read (numpy.frombuffer, where used, holds a
-        // buffer export, which also forbids resizing).
+        // it is not resized or written while the slice is read (what outlives this call holds a
+        // memoryview of it, `RequestPins::pin`: a buffer export, which also forbids resizing).
         Ok(unsafe { array.as_bytes() })
     } else {
         Err(pyo3::exceptions::PyTypeError::new_err(
@@ -92,44 +93,61 @@ pub(crate) fn request_buffer<'a>(request: &'a Bound<'_, PyAny>) -> PyResult<&'a 
     }
 }
 
+/// A typed vector as an array of `shape` (`descr`, for half floats decoded as their bits): the vector
+/// handed to numpy without a copy, then shaped over it in one call.
+fn shaped<'py, T: Element>(
+    py: Python<'py>,
+    values: Vec<T>,
+    descr: Bound<'py, PyArrayDescr>,
+    shape: &[usize],
+) -> PyResult<Bound<'py, PyAny>> {
+    let flat = values.into_pyarray(py);
+    let data = data_ptr(flat.as_untyped());
+    // SAFETY: `flat` owns `shape`'s product of elements of `T` (the parser decoded exactly the count
+    // the shape declares) at `data`, and is the new array's base; `descr` has `T`'s size. It is
+    // writable, as a reshape of `flat` would be.
+    Ok(unsafe { array_over(py, descr, shape, data, true, flat.into_any()) }?.into_any())
+}
+
 fn to_array<'py>(
     py: Python<'py>,
-    request: &Bound<'py, PyAny>,
+    pins: &mut RequestPins<'py>,
+    buf: &[u8],
     dtype: DType,
-    shape: &Bound<'py, PyTuple>,
+    shape: &[usize],
     decoded: Decoded,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let flat: Bound<'py, PyAny> = match decoded {
+    let descr = descr_of(py, dtype)?;
+    Ok(match decoded {
         Decoded::View { offset, count } => {
-            let view =
-                numpy(py)?.call_method1("frombuffer", (request, dtype.numpy(), count, offset))?;
-            // A view over a bytearray is writable; the request's data is read-only all the same.
-            view.getattr("flags")?.setattr("writeable", false)?;
-            view
+            debug_assert!(offset + count * dtype.size() <= buf.len());
+            // SAFETY: the parser located `count` elements (the shape's product) of `dtype` at `offset`
+            // inside `buf`, the request's memory, which the base (`RequestPins::array_base`) keeps
+            // alive and unmoved (`bytes` and `RequestBody` never move; a bytearray is pinned by a
+            // memoryview, an export that forbids resizing). Nothing writes it (`py_buffer`'s
+            // ownership rule): the view is read-only; numpy flags it ALIGNED only if it is.
+            unsafe {
+                let data = buf.as_ptr().add(offset);
+                array_over(py, descr, shape, data, false, pins.array_base()?)
+            }?
+            .into_any()
         }
-        Decoded::Floats(v) => v.into_pyarray(py).into_any(),
-        Decoded::Doubles(v) => v.into_pyarray(py).into_any(),
-        Decoded::I8(v) => v.into_pyarray(py).into_any(),
-        Decoded::U8(v) => v.into_pyarray(py).into_any(),
-        Decoded::I16(v) => v.into_pyarray(py).into_any(),
-        Decoded::U16(v) => {
-            let a = v.into_pyarray(py).into_any();
-            if dtype == DType::Half {
-                a.call_method1("view", ("<f2",))?
-            } else {
-                a
-            }
-        }
-        Decoded::I32(v) => v.into_pyarray(py).into_any(),
-        Decoded::I64(v) => v.into_pyarray(py).into_any(),
-        Decoded::U32(v) => v.into_pyarray(py).into_any(),
-        Decoded::U64(v) => v.into_pyarray(py).into_any(),
-        Decoded::Bools(v) => v.into_pyarray(py).into_any(),
+        Decoded::Floats(v) => shaped(py, v, descr, shape)?,
+        Decoded::Doubles(v) => shaped(py, v, descr, shape)?,
+        Decoded::I8(v) => shaped(py, v, descr, shape)?,
+        Decoded::U8(v) => shaped(py, v, descr, shape)?,
+        Decoded::I16(v) => shaped(py, v, descr, shape)?,
+        // Half floats (and bfloat16) travel as their 16-bit patterns: `descr` is float16's for Half.
+        Decoded::U16(v) => shaped(py, v, descr, shape)?,
+        Decoded::I32(v) => shaped(py, v, descr, shape)?,
+        Decoded::I64(v) => shaped(py, v, descr, shape)?,
+        Decoded::U32(v) => shaped(py, v, descr, shape)?,
+        Decoded::U64(v) => shaped(py, v, descr, shape)?,
+        Decoded::Bools(v) => shaped(py, v, descr, shape)?,
         Decoded::Strings(_) | Decoded::Invalid(_) | Decoded::Unsupported => {
             unreachable!("no array for this input")
         }
-    };
-    flat.call_method1("reshape", (shape,))
+    })
 }
 
 /// What `parse_predict_request` returns to Python.
@@ -147,12 +165,7 @@ pub fn parse_predict_request<'py>(
 ) -> PyResult<ParsedRequest<'py>> {
     let buf = request_buffer(request)?;
     let req = parse_request(buf).map_err(raise)?;
-    // numpy.frombuffer takes the transport's single-piece body through a uint8 array over it.
-    let buffer_object = match request.cast::<RequestBody>() {
-        Ok(body) => RequestBody::numpy_view(body),
-        Err(_) => request.clone(),
-    };
-    let request = &buffer_object;
+    let mut pins = RequestPins::new(request);
     let inputs = PyDict::new(py);
     for (name, tensor) in &req.inputs {
         let shape = PyTuple::new(py, &tensor.shape)?;
@@ -169,10 +182,13 @@ pub fn parse_predict_request<'py>(
             }
             other => {
                 let dtype = DType::from_wire(tensor.dtype).expect("decoded implies a known dtype");
+                // Decoded arrays have no zero or negative dimension (refused above).
+                let dims: Vec<usize> = tensor.shape.iter().map(|&d| d as usize).collect();
                 array = Some(
-                    to_array(py, request, dtype, &shape, other)
+                    to_array(py, &mut pins, buf, dtype, &dims, other)
                         .map_err(|e| {
-                            // numpy refusing a shape is the client's error, never the server's.
+                            // numpy refusing a shape (more dimensions than it has) is the client's
+                            // error, never the server's.
                             raise(Error::ShapeRefused {
                                 name: name.to_string(),
                                 reason: e.to_string(),
