@@ -6,11 +6,17 @@ from __future__ import annotations
 import gc
 
 import numpy as np
+import ovms_rs
 import pytest
 from helpers import predict_request, tensor_proto
 from ovms_rs import _native
-from ovms_rs._proto.tensorflow.core.framework import tensor_shape_pb2
+from ovms_rs._proto.tensorflow.core.framework import tensor_pb2, tensor_shape_pb2
 from ovms_rs.models.inference import shareable_view as _shareable
+
+
+@pytest.fixture(scope="module")
+def photos() -> list[bytes]:
+    return [p.read_bytes() for p in sorted((ovms_rs.demo_dir() / "data" / "images").glob("*.jpeg"))]
 
 
 @pytest.mark.parametrize("container", [bytes, bytearray])
@@ -44,6 +50,44 @@ def test_other_request_types_are_refused() -> None:
         _native.parse_predict_request(memoryview(b"\x0a\x00"))  # type: ignore[arg-type]
 
 
+def _strings_request(entries: list[bytes]) -> bytes:
+    tensor = tensor_pb2.TensorProto(dtype=7, string_val=entries)  # type: ignore[arg-type]
+    tensor.tensor_shape.dim.add().size = len(entries)
+    return predict_request({"images": tensor}).SerializeToString()  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("container", [bytes, bytearray])
+def test_string_entries_stay_spans_of_the_request(container: type) -> None:
+    entries = [b"first", b"", b"\x00third\xff"]
+    raw = container(_strings_request(entries))
+    strings = _native.parse_predict_request(raw)[3]["images"].strings
+    assert isinstance(strings, _native.RequestStrings)
+    assert len(strings) == 3 and strings.has_empty
+    assert list(strings) == entries
+    assert (strings[0], strings[-1], strings[-3]) == (b"first", entries[2], b"first")
+    with pytest.raises(IndexError):
+        strings[3]
+    with pytest.raises(IndexError):
+        strings[-4]
+    full = _native.parse_predict_request(container(_strings_request([b"a", b"bc"])))[3]
+    assert not full["images"].strings.has_empty  # type: ignore[union-attr]
+
+
+def test_a_requests_images_decode_in_place(photos: list[bytes]) -> None:
+    """RequestStrings decode as the list of the same bytes does, in the asked precision, and outlive
+    the name the request had."""
+    want = _native.decode_images(photos, 24, 40)
+    for container in (bytes, bytearray):
+        strings = _native.parse_predict_request(container(_strings_request(photos)))[3]["images"]
+        images = strings.strings
+        assert images is not None
+        del strings
+        gc.collect()
+        np.testing.assert_array_equal(_native.decode_images(images, 24, 40), want)
+        got = _native.decode_images(images, 24, 40, np.dtype(np.float32))
+        np.testing.assert_array_equal(got, want.astype(np.float32))
+
+
 def test_a_bytearray_cannot_be_resized_under_its_views() -> None:
     x = np.arange(6, dtype=np.int32)
     raw = bytearray(predict_request({"data": tensor_proto(x)}).SerializeToString())
@@ -53,6 +97,11 @@ def test_a_bytearray_cannot_be_resized_under_its_views() -> None:
     del array
     gc.collect()
     raw.extend(b"more")  # the views are gone: the bytearray is the caller's again
+    strings = bytearray(_strings_request([b"x"]))
+    entries = _native.parse_predict_request(strings)[3]["images"].strings
+    with pytest.raises(BufferError):
+        strings.clear()
+    assert entries is not None and list(entries) == [b"x"]
 
 
 def test_views_are_aligned_exactly_when_their_address_is() -> None:

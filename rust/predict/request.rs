@@ -3,20 +3,22 @@
 //! `tensor_content` (and a single packed float/double run) becomes a read-only numpy view over the
 //! request's own memory, made in one C call (`numpy_ffi::array_over`) with the request (its
 //! `py_buffer::RequestPins` base) keeping it alive: no copy; numpy copes with unaligned offsets.
-//! Typed values decoded in Rust are handed to numpy without a copy and shaped the same way.
+//! Typed values decoded in Rust are handed to numpy without a copy and shaped the same way. DT_STRING
+//! entries stay spans of the request (`RequestStrings`), which `decode_images` reads in place.
 //!
 //! The native transport hands over a `bytearray` (or a `RequestBody`) that belongs to the request
 //! alone: its views are still flagged read-only, but the model may share their memory instead of
 //! copying it (see `ModelVersion.infer`).
 
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyTuple};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyTuple};
 
 use numpy::{Element, IntoPyArray, PyArrayDescr, PyArrayMethods};
 
 use crate::dtype::DType;
 use crate::error::{raise, Error};
 use crate::numpy_ffi::{array_over, data_ptr, descr_of};
+use crate::predict::strings::RequestStrings;
 use crate::predict::tensor_proto::{parse_request, zero_dimension, Decoded};
 use crate::py_buffer::{RequestBody, RequestPins};
 
@@ -36,7 +38,7 @@ pub struct RequestInput {
     array: Option<Py<PyAny>>,
     /// `string_val` entries (DT_STRING only).
     #[pyo3(get)]
-    strings: Option<Py<PyList>>,
+    strings: Option<Py<RequestStrings>>,
     /// Why the input was not decoded, as (kind, fields) of the catalogue (`ovms_rs.errors`):
     /// validation raises it in OVMS's order (a zero dimension first, the others after the shape
     /// checks).
@@ -59,7 +61,7 @@ impl RequestInput {
         dims: &[usize],
         shape: Py<PyTuple>,
         array: Option<Py<PyAny>>,
-        strings: Option<Py<PyList>>,
+        strings: Option<Py<RequestStrings>>,
     ) -> PyResult<Self> {
         let error = match zero_dimension(name, dims) {
             Some(e) => Some(kind_and_fields(py, &e)?),
@@ -175,10 +177,8 @@ pub fn parse_predict_request<'py>(
             Decoded::Invalid(e) => error = Some(kind_and_fields(py, &e)?),
             Decoded::Unsupported => {}
             Decoded::Strings(spans) => {
-                let items = spans
-                    .iter()
-                    .map(|&(off, len)| PyBytes::new(py, &buf[off..off + len]));
-                strings = Some(PyList::new(py, items)?.unbind());
+                let entries = RequestStrings::spans(request, pins.pin()?, spans);
+                strings = Some(Py::new(py, entries)?);
             }
             other => {
                 let dtype = DType::from_wire(tensor.dtype).expect("decoded implies a known dtype");
