@@ -59,6 +59,8 @@ mod _native {
     #[pymodule_export]
     use crate::predict::response::build_predict_response;
     #[pymodule_export]
+    use crate::predict::strings::RequestStrings;
+    #[pymodule_export]
     use crate::py_buffer::RequestBody;
     #[pymodule_export]
     use crate::rest::RestServer;

@@ -1,12 +1,12 @@
 //! numpy, as the binding layer calls it, written once: the module (imported once), an array's data,
-//! new C-contiguous arrays, and read-only views over request memory.
+//! new C-contiguous arrays, arrays over memory another object owns, and the descriptor of a dtype.
 
-use numpy::npyffi::{self, npy_intp, PY_ARRAY_API};
+use numpy::npyffi::{self, npy_intp, NPY_TYPES, PY_ARRAY_API};
 use numpy::{PyArrayDescr, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
-use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 
 use crate::dtype::DType;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 
 /// The `numpy` module, imported on first use.
 pub fn numpy(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
@@ -69,60 +69,78 @@ pub fn new_c_array<'py>(
     }
 }
 
-/// The numpy descriptor of a wire dtype, from numpy's table of built-in types (no string parsing).
-/// The wire's values are little-endian, as these native descriptors are on every target we build for.
-pub fn descr(py: Python<'_>, dtype: DType) -> PyResult<Bound<'_, PyArrayDescr>> {
-    use DType::*;
+/// numpy's descriptor of a served dtype (bfloat16 as its raw 16-bit pattern, as `DType::numpy` says),
+/// from numpy's table of builtin descriptors (no string to parse).
+pub fn descr_of(py: Python<'_>, dtype: DType) -> PyResult<Bound<'_, PyArrayDescr>> {
+    use numpy::dtype as of;
     Ok(match dtype {
-        Float => numpy::dtype::<f32>(py),
-        Double => numpy::dtype::<f64>(py),
-        Int32 => numpy::dtype::<i32>(py),
-        UInt8 => numpy::dtype::<u8>(py),
-        Int16 => numpy::dtype::<i16>(py),
-        Int8 => numpy::dtype::<i8>(py),
-        Int64 => numpy::dtype::<i64>(py),
-        Bool => numpy::dtype::<bool>(py),
-        BFloat16 | UInt16 => numpy::dtype::<u16>(py),
-        UInt32 => numpy::dtype::<u32>(py),
-        UInt64 => numpy::dtype::<u64>(py),
-        Half | String => PyArrayDescr::new(py, dtype.numpy())?,
+        DType::Float => of::<f32>(py),
+        DType::Double => of::<f64>(py),
+        DType::Int32 => of::<i32>(py),
+        DType::UInt8 => of::<u8>(py),
+        DType::Int16 => of::<i16>(py),
+        DType::Int8 => of::<i8>(py),
+        DType::Int64 => of::<i64>(py),
+        DType::Bool => of::<bool>(py),
+        DType::BFloat16 | DType::UInt16 => of::<u16>(py),
+        DType::UInt32 => of::<u32>(py),
+        DType::UInt64 => of::<u64>(py),
+        // SAFETY: PyArray_DescrFromType returns a new reference to a builtin descriptor (or NULL with
+        // an exception set).
+        DType::Half => unsafe {
+            let ptr = PY_ARRAY_API.PyArray_DescrFromType(py, NPY_TYPES::NPY_HALF as _);
+            Bound::from_owned_ptr_or_err(py, ptr.cast())?.cast_into_unchecked()
+        },
+        DType::String => {
+            return Err(pyo3::exceptions::PyTypeError::new_err(
+                "strings have no array",
+            ))
+        }
     })
 }
 
-/// A read-only C-contiguous array of `descr` and `shape` over `data`, with `owner` as its base: one
-/// `PyArray_NewFromDescr` and one `PyArray_SetBaseObject` (what `numpy.frombuffer`, setting the flags
-/// and `reshape` took four Python calls for). No WRITEABLE flag is passed; numpy sets ALIGNED only when
-/// `data` is aligned and reads unaligned data correctly otherwise. numpy refusing the shape (more than
-/// its 64 dimensions) is the error returned.
+/// A C-contiguous array of `descr` and `shape` over `data`, whose memory `base` keeps alive (numpy
+/// holds `base` as the array's base object): one C call, no copy. Read-only unless `writeable`;
+/// numpy sets ALIGNED itself from the address (an unaligned view is read element by element).
 ///
 /// # Safety
-/// `data` must be valid for reads of the shape's element count times the descriptor's itemsize for as
-/// long as `owner` lives, and must not be written or moved meanwhile.
-pub unsafe fn borrowed_view<'py>(
+/// `data` must point to `shape`'s product times the itemsize of readable bytes (writable ones if
+/// `writeable`), which stay valid and unmoved for as long as `base` lives, and which nothing writes
+/// meanwhile unless the array is writable and that is the array's own memory.
+pub unsafe fn array_over<'py>(
     py: Python<'py>,
     descr: Bound<'py, PyArrayDescr>,
     shape: &[usize],
     data: *const u8,
-    owner: &Bound<'py, PyAny>,
+    writeable: bool,
+    base: Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyUntypedArray>> {
     let mut dims: Vec<npy_intp> = shape.iter().map(|&d| d as npy_intp).collect();
-    // SAFETY (the caller's for `data`): PyArray_NewFromDescr steals the descriptor's reference and
-    // wraps `data` without copying (flags 0: read-only); PyArray_SetBaseObject steals the reference to
-    // `owner` it is given (also when it fails), and from then on the array keeps `owner` alive.
-    let ptr = PY_ARRAY_API.PyArray_NewFromDescr(
-        py,
-        npyffi::get_type_object(py, npyffi::NpyTypes::PyArray_Type),
-        descr.into_dtype_ptr(),
-        dims.len() as std::os::raw::c_int,
-        dims.as_mut_ptr(),
-        std::ptr::null_mut(),
-        data as *mut std::os::raw::c_void,
-        0,
-        std::ptr::null_mut(),
-    );
-    let array = Bound::from_owned_ptr_or_err(py, ptr)?;
-    if PY_ARRAY_API.PyArray_SetBaseObject(py, ptr.cast(), owner.clone().into_ptr()) < 0 {
-        return Err(PyErr::fetch(py));
+    let mut flags = npyffi::NPY_ARRAY_C_CONTIGUOUS;
+    if writeable {
+        flags |= npyffi::NPY_ARRAY_WRITEABLE;
     }
-    Ok(array.cast_into_unchecked())
+    // SAFETY: the descriptor's reference is stolen (handed over by `into_dtype_ptr`); `dims` has
+    // `shape.len()` entries; with a data pointer numpy uses `flags` (contiguity filled in from the
+    // null strides, ALIGNED computed from the address) and never frees the memory. SetBaseObject
+    // steals the reference to `base`, also when it fails; the caller's contract keeps the memory valid
+    // for as long as the base lives.
+    unsafe {
+        let array = PY_ARRAY_API.PyArray_NewFromDescr(
+            py,
+            npyffi::get_type_object(py, npyffi::NpyTypes::PyArray_Type),
+            descr.into_dtype_ptr(),
+            dims.len() as std::os::raw::c_int,
+            dims.as_mut_ptr(),
+            std::ptr::null_mut(),
+            data as *mut std::os::raw::c_void,
+            flags,
+            std::ptr::null_mut(),
+        );
+        let array = Bound::from_owned_ptr_or_err(py, array)?;
+        if PY_ARRAY_API.PyArray_SetBaseObject(py, array.as_ptr().cast(), base.into_ptr()) < 0 {
+            return Err(PyErr::fetch(py));
+        }
+        Ok(array.cast_into_unchecked::<PyUntypedArray>())
+    }
 }

@@ -7,12 +7,17 @@
 //! honour the server's 1 MiB frame size send for a 602 KB request) is handed over as it lies in the
 //! transport's receive buffer (`RequestBody`, no copy); one in several pieces is gathered once into a
 //! new `bytearray`.
+//!
+//! What the parser makes from a request keeps it alive through `RequestPins`: tensor views have it as
+//! their numpy base, binary inputs (`RequestStrings`) hold it. A `bytearray` is pinned through a
+//! `memoryview` of it, a buffer export that makes any resize raise `BufferError` while a view lives
+//! (the transport's bytearray is never resized; a caller's own one cannot be either, then).
 
 use bytes::Bytes;
 use numpy::ndarray::ArrayView1;
 use numpy::PyArray1;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes};
+use pyo3::types::{PyByteArray, PyBytes, PyMemoryView};
 
 /// Bodies larger than this are copied with the interpreter released.
 pub const DETACH_BYTES: usize = 256 * 1024;
@@ -64,8 +69,9 @@ unsafe fn gather(chunks: Vec<Bytes>, out: SendPtr) {
 
 /// A request message received in one piece, shared with Python where the transport received it.
 ///
-/// `numpy_view()` is a uint8 array over it whose base is this object (so it lives as long as any
-/// view of its tensors); `bytes(body)` is a copy, for the cold paths that parse with protobuf.
+/// `numpy_view()` is a uint8 array over it whose base is this object, the base of its tensors' views
+/// (so it lives as long as any of them); `bytes(body)` is a copy, for the cold paths that parse with
+/// protobuf.
 #[pyclass(frozen, module = "ovms_rs._native")]
 pub struct RequestBody {
     bytes: Bytes,
@@ -76,9 +82,9 @@ impl RequestBody {
         &self.bytes
     }
 
-    /// A uint8 array over the whole body with `body` as its base, for `numpy.frombuffer` views of
-    /// its tensors. Writable as numpy sees it, as a request's own `bytearray` is: see the module's
-    /// ownership rule (the parser flags every tensor view read-only).
+    /// A uint8 array over the whole body with `body` as its base, the base of its tensors' views.
+    /// Writable as numpy sees it, as a request's own `bytearray` is: see the module's ownership rule
+    /// (the parser flags every tensor view read-only).
     pub fn numpy_view<'py>(body: &Bound<'py, RequestBody>) -> Bound<'py, PyAny> {
         let data = ArrayView1::from(body.get().as_slice());
         // SAFETY: the array's memory is `body`'s `Bytes`, which neither moves nor is freed while
@@ -96,6 +102,52 @@ impl RequestBody {
 
     fn __bytes__<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, &self.bytes)
+    }
+}
+
+/// The objects that keep one request's memory alive and unmoved for what is made of it, each made on
+/// first need (a request of binary inputs only never makes the array base).
+pub struct RequestPins<'py> {
+    request: Bound<'py, PyAny>,
+    pin: Option<Bound<'py, PyAny>>,
+    array_base: Option<Bound<'py, PyAny>>,
+}
+
+impl<'py> RequestPins<'py> {
+    pub fn new(request: &Bound<'py, PyAny>) -> Self {
+        RequestPins {
+            request: request.clone(),
+            pin: None,
+            array_base: None,
+        }
+    }
+
+    /// The request itself, or a `memoryview` of a `bytearray` (an export: it cannot be resized while
+    /// this lives).
+    pub fn pin(&mut self) -> PyResult<&Bound<'py, PyAny>> {
+        if self.pin.is_none() {
+            let pin = if self.request.is_instance_of::<PyByteArray>() {
+                PyMemoryView::from(&self.request)?.into_any()
+            } else {
+                self.request.clone()
+            };
+            self.pin = Some(pin);
+        }
+        Ok(self.pin.as_ref().expect("set above"))
+    }
+
+    /// The base object for numpy views of the request's tensors: the pin, or for a `RequestBody` a
+    /// writable uint8 array over it (numpy lets `models/inference.py` alias a view writable only when
+    /// its base is writable: a bytearray's memoryview is, `bytes` is not).
+    pub fn array_base(&mut self) -> PyResult<Bound<'py, PyAny>> {
+        if self.array_base.is_none() {
+            let base = match self.request.cast::<RequestBody>() {
+                Ok(body) => RequestBody::numpy_view(body),
+                Err(_) => self.pin()?.clone(),
+            };
+            self.array_base = Some(base);
+        }
+        Ok(self.array_base.clone().expect("set above"))
     }
 }
 

@@ -272,9 +272,9 @@ def test_empty_batch() -> None:
     assert _native.decode_images([]).shape == (0, 0, 0, 0)
 
 
-def raises(images: list[bytes], *size: int) -> str:
+def raises(images: list[bytes], height: int | None = None, width: int | None = None) -> str:
     with pytest.raises(_native.InvalidInput) as info:
-        _native.decode_images(images, *size)
+        _native.decode_images(images, height, width)
     return str(info.value)
 
 
@@ -312,3 +312,24 @@ def test_huge_header_is_rejected_before_decoding(photos: list[bytes]) -> None:
     png = png_file(20000, 20000, 2, b"\x00" * 100)
     assert raises([png]) == PARSING_FAILED
     assert raises([png_file(16384, 16385, 0, b"\x00" * 100)]) == PARSING_FAILED
+
+
+NUMERIC = ["u1", "i1", "<u2", "<i2", "<u4", "<i4", "<u8", "<i8", "<f2", "<f4", "<f8"]
+
+
+@pytest.mark.parametrize("dtype", NUMERIC)
+def test_decodes_into_the_models_precision(photos: list[bytes], dtype: str) -> None:
+    """The cast happens inside the decode and gives what numpy's astype gives (no scaling; int8
+    wraps); resized or not."""
+    for height, width in [(32, 48), (None, None)]:
+        images = photos[:3] if height else [photos[0]] * 2
+        want = _native.decode_images(images, height, width).astype(dtype)
+        got = _native.decode_images(images, height, width, np.dtype(dtype))
+        assert got.dtype == np.dtype(dtype) and got.flags.c_contiguous and got.flags.writeable
+        np.testing.assert_array_equal(got, want)
+
+
+def test_other_dtypes_are_refused(photos: list[bytes]) -> None:
+    for dtype in ["?", ">f4", "O", "U4", "c8"]:
+        with pytest.raises(ValueError, match="dtype"):
+            _native.decode_images(photos[:1], dtype=np.dtype(dtype))

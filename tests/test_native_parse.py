@@ -3,12 +3,21 @@ becomes a read-only view over the request either way; only the bytearray's may b
 
 from __future__ import annotations
 
+import gc
+
 import grpc
 import numpy as np
+import ovms_rs
 import pytest
 from helpers import free_port, predict_request, tensor_proto
 from ovms_rs import _native
+from ovms_rs._proto.tensorflow.core.framework import tensor_pb2, tensor_shape_pb2
 from ovms_rs.models.inference import shareable_view as _shareable
+
+
+@pytest.fixture(scope="module")
+def photos() -> list[bytes]:
+    return [p.read_bytes() for p in sorted((ovms_rs.demo_dir() / "data" / "images").glob("*.jpeg"))]
 
 
 @pytest.mark.parametrize("container", [bytes, bytearray])
@@ -35,16 +44,6 @@ def test_only_a_bytearray_view_is_shared_with_the_model() -> None:
     assert alias.flags.writeable and np.shares_memory(alias, over_bytearray)
     assert not over_bytearray.flags.writeable  # the parsed view itself stays read-only
     assert _shareable(over_bytes) is over_bytes and not over_bytes.flags.writeable
-
-
-def test_a_bytearray_cannot_be_resized_under_its_views() -> None:
-    raw = bytearray(
-        predict_request({"data": tensor_proto(np.ones(4, np.float32))}).SerializeToString()
-    )
-    array = _native.parse_predict_request(raw)[3]["data"].array
-    with pytest.raises(BufferError):
-        raw.extend(b"\0" * 4096)  # would move the memory the view reads
-    assert array is not None and array.sum() == 4
 
 
 def test_the_native_transports_body_is_shared_with_the_model() -> None:
@@ -95,3 +94,89 @@ def test_the_native_transports_body_is_shared_with_the_model() -> None:
 def test_other_request_types_are_refused() -> None:
     with pytest.raises(TypeError):
         _native.parse_predict_request(memoryview(b"\x0a\x00"))  # type: ignore[arg-type]
+
+
+def _strings_request(entries: list[bytes]) -> bytes:
+    tensor = tensor_pb2.TensorProto(dtype=7, string_val=entries)  # type: ignore[arg-type]
+    tensor.tensor_shape.dim.add().size = len(entries)
+    return predict_request({"images": tensor}).SerializeToString()  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("container", [bytes, bytearray])
+def test_string_entries_stay_spans_of_the_request(container: type) -> None:
+    entries = [b"first", b"", b"\x00third\xff"]
+    raw = container(_strings_request(entries))
+    strings = _native.parse_predict_request(raw)[3]["images"].strings
+    assert isinstance(strings, _native.RequestStrings)
+    assert len(strings) == 3 and strings.has_empty
+    assert list(strings) == entries
+    assert (strings[0], strings[-1], strings[-3]) == (b"first", entries[2], b"first")
+    with pytest.raises(IndexError):
+        strings[3]
+    with pytest.raises(IndexError):
+        strings[-4]
+    full = _native.parse_predict_request(container(_strings_request([b"a", b"bc"])))[3]
+    assert not full["images"].strings.has_empty  # type: ignore[union-attr]
+
+
+def test_a_requests_images_decode_in_place(photos: list[bytes]) -> None:
+    """RequestStrings decode as the list of the same bytes does, in the asked precision, and outlive
+    the name the request had."""
+    want = _native.decode_images(photos, 24, 40)
+    for container in (bytes, bytearray):
+        strings = _native.parse_predict_request(container(_strings_request(photos)))[3]["images"]
+        images = strings.strings
+        assert images is not None
+        del strings
+        gc.collect()
+        np.testing.assert_array_equal(_native.decode_images(images, 24, 40), want)
+        got = _native.decode_images(images, 24, 40, np.dtype(np.float32))
+        np.testing.assert_array_equal(got, want.astype(np.float32))
+
+
+def test_a_bytearray_cannot_be_resized_under_its_views() -> None:
+    x = np.arange(6, dtype=np.int32)
+    raw = bytearray(predict_request({"data": tensor_proto(x)}).SerializeToString())
+    array = _native.parse_predict_request(raw)[3]["data"].array
+    with pytest.raises(BufferError):
+        raw.extend(b"more")
+    del array
+    gc.collect()
+    raw.extend(b"more")  # the views are gone: the bytearray is the caller's again
+    strings = bytearray(_strings_request([b"x"]))
+    entries = _native.parse_predict_request(strings)[3]["images"].strings
+    with pytest.raises(BufferError):
+        strings.clear()
+    assert entries is not None and list(entries) == [b"x"]
+
+
+def test_views_are_aligned_exactly_when_their_address_is() -> None:
+    """numpy sets ALIGNED from the view's address; an unaligned view still reads right."""
+    seen = set()
+    for pad in range(1, 9):
+        x = np.arange(12, dtype=np.float64).reshape(3, 4)
+        request = predict_request({"data": tensor_proto(x)})
+        request.model_spec.signature_name = "s" * pad  # moves the tensor's offset
+        raw = request.SerializeToString()
+        array = _native.parse_predict_request(raw)[3]["data"].array
+        assert array is not None and array.flags.c_contiguous and not array.flags.writeable
+        assert array.flags.aligned == (array.ctypes.data % 8 == 0)
+        assert array.base is raw
+        np.testing.assert_array_equal(array, x)
+        seen.add(array.flags.aligned)
+    assert seen == {True, False}
+
+
+@pytest.mark.parametrize("typed", [False, True], ids=["tensor_content", "float_val"])
+def test_a_shape_numpy_refuses_is_the_clients_error(typed: bool) -> None:
+    """More dimensions than numpy has (64; 32 before numpy 2): refused as the request's error."""
+    tensor = tensor_proto(np.ones(1, np.float32))
+    del tensor.tensor_shape.dim[:]
+    tensor.tensor_shape.dim.extend(tensor_shape_pb2.TensorShapeProto.Dim(size=1) for _ in range(65))
+    if typed:
+        tensor.ClearField("tensor_content")
+        tensor.float_val.append(1.0)
+    with pytest.raises(_native.InvalidInput) as info:
+        _native.parse_predict_request(predict_request({"data": tensor}).SerializeToString())
+    assert info.value.args[0] == "SHAPE_REFUSED"
+    assert "dimension" in str(info.value)

@@ -1,6 +1,6 @@
 """Type stubs for the Rust extension `ovms_rs._native` (checked with mypy.stubtest)."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, final
 
 import numpy as np
@@ -12,6 +12,7 @@ __all__ = [
     "JsonError",
     "RequestBody",
     "RequestInput",
+    "RequestStrings",
     "ResourceExhausted",
     "RestServer",
     "VersionMetrics",
@@ -109,6 +110,17 @@ class RequestBody:
     def __bytes__(self) -> bytes: ...
 
 @final
+class RequestStrings:
+    """A DT_STRING input's entries, kept where the request carried them (no `bytes` per entry);
+    indexing and iteration make a `bytes` of each."""
+
+    def __len__(self) -> int: ...
+    def __getitem__(self, index: int, /) -> bytes: ...
+    def __iter__(self) -> Iterator[bytes]: ...
+    @property
+    def has_empty(self) -> bool: ...
+
+@final
 class RequestInput:
     """One input of a PredictRequest."""
 
@@ -119,7 +131,7 @@ class RequestInput:
     @property
     def array(self) -> npt.NDArray[Any] | None: ...
     @property
-    def strings(self) -> list[bytes] | None: ...
+    def strings(self) -> RequestStrings | None: ...
     @property
     def error(self) -> tuple[str, dict[str, Any]] | None:
         """Why the input was not decoded: (kind, fields) of `ovms_rs.errors.REQUEST_ERRORS`."""
@@ -136,8 +148,13 @@ def build_predict_response(
 ) -> bytes: ...
 def transpose_layout(array: npt.NDArray[Any], to: str) -> npt.NDArray[Any]: ...
 def decode_images(
-    images: list[bytes], height: int | None = None, width: int | None = None
-) -> npt.NDArray[np.uint8]: ...
+    images: RequestStrings | list[bytes],
+    height: int | None = None,
+    width: int | None = None,
+    dtype: np.dtype[Any] | None = None,
+) -> npt.NDArray[Any]:
+    """[N, H, W, C] in `dtype` (uint8 when None), decoded where the images lie."""
+
 def dtype_table() -> list[tuple[int, str, str, int, str]]: ...
 def invalid_input_kinds() -> list[str]: ...
 def json_error_kinds() -> list[str]: ...

@@ -3,7 +3,7 @@
 
 use numpy::IntoPyArray;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyTuple};
 
 use super::error::{ErrorKind, JsonError as ParseError};
 use super::request::{parse, Format};
@@ -13,6 +13,7 @@ use crate::dtype::DType;
 use crate::error::JsonError;
 use crate::predict::request::{request_buffer, RequestInput};
 use crate::predict::response::output_views;
+use crate::predict::strings::RequestStrings;
 
 /// Bodies larger than this are parsed with the interpreter released.
 const DETACH_BYTES: usize = 64 * 1024;
@@ -71,10 +72,7 @@ pub fn parse_json_predict<'py>(
     for input in parsed.inputs {
         let shape = PyTuple::new(py, &input.shape)?;
         let (array, strings) = match input.values {
-            Values::Strings(items) => {
-                let items = items.iter().map(|b| PyBytes::new(py, b));
-                (None, Some(PyList::new(py, items)?.unbind()))
-            }
+            Values::Strings(items) => (None, Some(Py::new(py, RequestStrings::owned(items))?)),
             values => {
                 let array = to_array(py, values)?.call_method1("reshape", (&shape,))?;
                 (Some(array.unbind()), None)

@@ -1,24 +1,26 @@
 //! The Python face of PredictRequest parsing: `parse_predict_request` and `RequestInput`.
 //!
 //! `tensor_content` (and a single packed float/double run) becomes a read-only numpy view over the
-//! request's own memory, made in one numpy C call with its base set (`numpy_ffi::borrowed_view`): no
-//! copy, no Python call; numpy keeps the base alive and copes with unaligned offsets. Typed values
-//! decoded in Rust are handed to numpy without a copy and shaped through numpy's C API.
+//! request's own memory, made in one C call (`numpy_ffi::array_over`) with the request (its
+//! `py_buffer::RequestPins` base) keeping it alive: no copy; numpy copes with unaligned offsets.
+//! Typed values decoded in Rust are handed to numpy without a copy and shaped the same way. DT_STRING
+//! entries stay spans of the request (`RequestStrings`), which `decode_images` reads in place.
 //!
-//! The native transport's request belongs to that request alone: its views are still flagged
-//! read-only, but the model may share their memory instead of copying it (`view_owner`, and
-//! `shareable_view` in models/inference.py).
+//! The native transport hands over a `bytearray` (or a `RequestBody`) that belongs to the request
+//! alone: its views are still flagged read-only, but the model may share their memory instead of
+//! copying it (see `ModelVersion.infer`).
 
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyMemoryView, PyTuple};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyTuple};
 
-use numpy::{Element, IntoPyArray, PyArrayMethods};
+use numpy::{Element, IntoPyArray, PyArrayDescr, PyArrayMethods};
 
 use crate::dtype::DType;
 use crate::error::{raise, Error};
-use crate::numpy_ffi::{borrowed_view, descr};
+use crate::numpy_ffi::{array_over, data_ptr, descr_of};
+use crate::predict::strings::RequestStrings;
 use crate::predict::tensor_proto::{parse_request, zero_dimension, Decoded};
-use crate::py_buffer::RequestBody;
+use crate::py_buffer::{RequestBody, RequestPins};
 
 /// `RequestInput.error`: (kind, fields), as `InvalidInput` carries them.
 type KindAndFields = (&'static str, Py<PyDict>);
@@ -36,7 +38,7 @@ pub struct RequestInput {
     array: Option<Py<PyAny>>,
     /// `string_val` entries (DT_STRING only).
     #[pyo3(get)]
-    strings: Option<Py<PyList>>,
+    strings: Option<Py<RequestStrings>>,
     /// Why the input was not decoded, as (kind, fields) of the catalogue (`ovms_rs.errors`):
     /// validation raises it in OVMS's order (a zero dimension first, the others after the shape
     /// checks).
@@ -59,7 +61,7 @@ impl RequestInput {
         dims: &[usize],
         shape: Py<PyTuple>,
         array: Option<Py<PyAny>>,
-        strings: Option<Py<PyList>>,
+        strings: Option<Py<RequestStrings>>,
     ) -> PyResult<Self> {
         let error = match zero_dimension(name, dims) {
             Some(e) => Some(kind_and_fields(py, &e)?),
@@ -83,8 +85,8 @@ pub(crate) fn request_buffer<'a>(request: &'a Bound<'_, PyAny>) -> PyResult<&'a 
         Ok(bytes.as_bytes())
     } else if let Ok(array) = request.cast::<PyByteArray>() {
         // SAFETY: the transport's bytearray belongs to one request, which nothing else references:
-        // it is not resized or written while the slice is read (numpy.frombuffer, where used, holds a
-        // buffer export, which also forbids resizing).
+        // it is not resized or written while the slice is read (what outlives this call holds a
+        // memoryview of it, `RequestPins::pin`: a buffer export, which also forbids resizing).
         Ok(unsafe { array.as_bytes() })
     } else {
         Err(pyo3::exceptions::PyTypeError::new_err(
@@ -93,70 +95,61 @@ pub(crate) fn request_buffer<'a>(request: &'a Bound<'_, PyAny>) -> PyResult<&'a 
     }
 }
 
+/// A typed vector as an array of `shape` (`descr`, for half floats decoded as their bits): the vector
+/// handed to numpy without a copy, then shaped over it in one call.
+fn shaped<'py, T: Element>(
+    py: Python<'py>,
+    values: Vec<T>,
+    descr: Bound<'py, PyArrayDescr>,
+    shape: &[usize],
+) -> PyResult<Bound<'py, PyAny>> {
+    let flat = values.into_pyarray(py);
+    let data = data_ptr(flat.as_untyped());
+    // SAFETY: `flat` owns `shape`'s product of elements of `T` (the parser decoded exactly the count
+    // the shape declares) at `data`, and is the new array's base; `descr` has `T`'s size. It is
+    // writable, as a reshape of `flat` would be.
+    Ok(unsafe { array_over(py, descr, shape, data, true, flat.into_any()) }?.into_any())
+}
+
 fn to_array<'py>(
     py: Python<'py>,
-    owner: &Bound<'py, PyAny>,
+    pins: &mut RequestPins<'py>,
     buf: &[u8],
     dtype: DType,
-    dims: &[usize],
+    shape: &[usize],
     decoded: Decoded,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let descr = descr_of(py, dtype)?;
     Ok(match decoded {
         Decoded::View { offset, count } => {
-            let end = count
-                .checked_mul(dtype.size())
-                .and_then(|n| n.checked_add(offset));
-            assert!(
-                end.is_some_and(|end| end <= buf.len()),
-                "the parser located the view inside the request"
-            );
-            // SAFETY: `count` values of `dtype` lie at `offset` inside `buf` (asserted above), and
-            // `buf` is `owner`'s memory (see `view_owner`), never written while it lives.
-            unsafe { borrowed_view(py, descr(py, dtype)?, dims, buf.as_ptr().add(offset), owner) }?
-                .into_any()
+            debug_assert!(offset + count * dtype.size() <= buf.len());
+            // SAFETY: the parser located `count` elements (the shape's product) of `dtype` at `offset`
+            // inside `buf`, the request's memory, which the base (`RequestPins::array_base`) keeps
+            // alive and unmoved (`bytes` and `RequestBody` never move; a bytearray is pinned by a
+            // memoryview, an export that forbids resizing). Nothing writes it (`py_buffer`'s
+            // ownership rule): the view is read-only; numpy flags it ALIGNED only if it is.
+            unsafe {
+                let data = buf.as_ptr().add(offset);
+                array_over(py, descr, shape, data, false, pins.array_base()?)
+            }?
+            .into_any()
         }
-        Decoded::Floats(v) => shaped(py, v, dims)?,
-        Decoded::Doubles(v) => shaped(py, v, dims)?,
-        Decoded::I8(v) => shaped(py, v, dims)?,
-        Decoded::U8(v) => shaped(py, v, dims)?,
-        Decoded::I16(v) => shaped(py, v, dims)?,
-        Decoded::U16(v) if dtype == DType::Half => {
-            shaped(py, v, dims)?.call_method1("view", ("<f2",))?
-        }
-        Decoded::U16(v) => shaped(py, v, dims)?,
-        Decoded::I32(v) => shaped(py, v, dims)?,
-        Decoded::I64(v) => shaped(py, v, dims)?,
-        Decoded::U32(v) => shaped(py, v, dims)?,
-        Decoded::U64(v) => shaped(py, v, dims)?,
-        Decoded::Bools(v) => shaped(py, v, dims)?,
+        Decoded::Floats(v) => shaped(py, v, descr, shape)?,
+        Decoded::Doubles(v) => shaped(py, v, descr, shape)?,
+        Decoded::I8(v) => shaped(py, v, descr, shape)?,
+        Decoded::U8(v) => shaped(py, v, descr, shape)?,
+        Decoded::I16(v) => shaped(py, v, descr, shape)?,
+        // Half floats (and bfloat16) travel as their 16-bit patterns: `descr` is float16's for Half.
+        Decoded::U16(v) => shaped(py, v, descr, shape)?,
+        Decoded::I32(v) => shaped(py, v, descr, shape)?,
+        Decoded::I64(v) => shaped(py, v, descr, shape)?,
+        Decoded::U32(v) => shaped(py, v, descr, shape)?,
+        Decoded::U64(v) => shaped(py, v, descr, shape)?,
+        Decoded::Bools(v) => shaped(py, v, descr, shape)?,
         Decoded::Strings(_) | Decoded::Invalid(_) | Decoded::Unsupported => {
             unreachable!("no array for this input")
         }
     })
-}
-
-/// Decoded values handed to numpy without a copy, shaped by numpy's C API (no Python call).
-fn shaped<'py, T: Element>(
-    py: Python<'py>,
-    values: Vec<T>,
-    dims: &[usize],
-) -> PyResult<Bound<'py, PyAny>> {
-    Ok(values.into_pyarray(py).reshape(dims.to_vec())?.into_any())
-}
-
-/// What the tensor views of a request keep alive as their base. Chosen so that `shareable_view`
-/// (models/inference.py) can alias them writable for OpenVINO where the request's memory is its own:
-/// the transport's `RequestBody` through a writable uint8 array over it (numpy cannot ask a pyclass
-/// for a writable buffer), a `bytearray` through a memoryview (which also holds a buffer export, so the
-/// bytearray cannot be resized under the views); `bytes` as it is (immutable: OpenVINO copies).
-fn view_owner<'py>(request: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    if let Ok(body) = request.cast::<RequestBody>() {
-        Ok(RequestBody::numpy_view(body))
-    } else if request.is_instance_of::<PyByteArray>() {
-        Ok(PyMemoryView::from(request)?.into_any())
-    } else {
-        Ok(request.clone())
-    }
 }
 
 /// What `parse_predict_request` returns to Python.
@@ -174,7 +167,7 @@ pub fn parse_predict_request<'py>(
 ) -> PyResult<ParsedRequest<'py>> {
     let buf = request_buffer(request)?;
     let req = parse_request(buf).map_err(raise)?;
-    let owner = view_owner(request)?;
+    let mut pins = RequestPins::new(request);
     let inputs = PyDict::new(py);
     for (name, tensor) in &req.inputs {
         let shape = PyTuple::new(py, &tensor.shape)?;
@@ -184,19 +177,18 @@ pub fn parse_predict_request<'py>(
             Decoded::Invalid(e) => error = Some(kind_and_fields(py, &e)?),
             Decoded::Unsupported => {}
             Decoded::Strings(spans) => {
-                let items = spans
-                    .iter()
-                    .map(|&(off, len)| PyBytes::new(py, &buf[off..off + len]));
-                strings = Some(PyList::new(py, items)?.unbind());
+                let entries = RequestStrings::spans(request, pins.pin()?, spans);
+                strings = Some(Py::new(py, entries)?);
             }
             other => {
                 let dtype = DType::from_wire(tensor.dtype).expect("decoded implies a known dtype");
-                // Decoded implies a valid shape: no negative dimension, the element count fits.
+                // Decoded arrays have no zero or negative dimension (refused above).
                 let dims: Vec<usize> = tensor.shape.iter().map(|&d| d as usize).collect();
                 array = Some(
-                    to_array(py, &owner, buf, dtype, &dims, other)
+                    to_array(py, &mut pins, buf, dtype, &dims, other)
                         .map_err(|e| {
-                            // numpy refusing a shape is the client's error, never the server's.
+                            // numpy refusing a shape (more dimensions than it has) is the client's
+                            // error, never the server's.
                             raise(Error::ShapeRefused {
                                 name: name.to_string(),
                                 reason: e.to_string(),

@@ -140,7 +140,7 @@ def test_agrees_with_protobuf(request: predict_pb2.PredictRequest) -> None:
         assert got.dtype == tensor.dtype % 2**64
         assert got.shape == tuple(d.size for d in tensor.tensor_shape.dim)
         if tensor.dtype == 7:
-            assert got.strings == list(tensor.string_val)
+            assert got.strings is not None and list(got.strings) == list(tensor.string_val)
         elif got.array is not None and tensor.tensor_content:
             assert got.array.tobytes() == tensor.tensor_content
         elif got.array is not None and tensor.dtype == 1:

@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
+use super::pixel::{widen, Pixel};
 use super::resize::{resize_bilinear, resize_bilinear_swap_rb};
 use super::{
     decode_into, decode_unswapped, parsing_failed, probe_codec, ImageInfo, Probe, MAX_BATCH_BYTES,
@@ -32,6 +33,18 @@ fn batch_bytes(info: &ImageInfo, size: Option<(usize, usize)>) -> Option<usize> 
     info.byte_len().checked_add(resized)
 }
 
+/// Bytes one image of a batch in `T` allocates: its share of the batch, plus its scratch (the decoded
+/// image when resized; for a type other than u8, also the 8-bit samples before the cast).
+fn allocated_bytes<T: Pixel>(info: &ImageInfo, target: usize, resized: bool) -> usize {
+    let decoded = if resized { info.byte_len() } else { 0 };
+    let samples = if T::as_u8_mut(&mut []).is_some() {
+        0
+    } else {
+        target
+    };
+    target * std::mem::size_of::<T>() + decoded + samples
+}
+
 /// Decodes every image into one `[N, H, W, C]` buffer, resized to `size = (height, width)` when given,
 /// else all images must share one size. Errors are OVMS's, in its order: an empty entry first, then
 /// image by image a parse failure before a size or channel mismatch with the first image. A batch whose
@@ -40,16 +53,18 @@ pub fn decode_batch(
     images: &[&[u8]],
     size: Option<(usize, usize)>,
 ) -> Result<([usize; 4], Vec<u8>)> {
-    decode_batch_within(images, size, |_| Ok(()))
+    decode_batch_within::<u8>(images, size, |_| Ok(()))
 }
 
-/// `decode_batch`, calling `reserve` with the bytes the decode will allocate (the batch and any
-/// full-size copies to resize), from the headers, before allocating any of it; its error is returned.
-pub fn decode_batch_within(
+/// `decode_batch` into elements of `T` (the model's precision, cast as numpy's `astype` casts u8),
+/// calling `reserve` with the bytes the decode will allocate (the batch in `T` and each image's
+/// scratch), from the headers, before allocating any of it; its error is returned. The
+/// [`MAX_BATCH_BYTES`] limit counts 8-bit samples whatever `T` is.
+pub fn decode_batch_within<T: Pixel>(
     images: &[&[u8]],
     size: Option<(usize, usize)>,
     reserve: impl FnOnce(usize) -> Result<()>,
-) -> Result<([usize; 4], Vec<u8>)> {
+) -> Result<([usize; 4], Vec<T>)> {
     if images.iter().any(|data| data.is_empty()) {
         return Err(Error::ImageEmpty);
     }
@@ -98,9 +113,14 @@ pub fn decode_batch_within(
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
         .ok_or_else(parsing_failed)?;
-    reserve(MAX_BATCH_BYTES - budget)?;
-    let mut out = vec![0u8; total];
-    let decode_one = |dst: &mut [u8], data: &[u8], probe: &Probe| {
+    let target_len = target.byte_len();
+    let allocated = probes.iter().fold(0usize, |acc, p| {
+        let resized = (p.info.width, p.info.height) != (width, height);
+        acc.saturating_add(allocated_bytes::<T>(&p.info, target_len, resized))
+    });
+    reserve(allocated)?;
+    let mut out = vec![T::default(); total];
+    let decode_u8 = |dst: &mut [u8], data: &[u8], probe: &Probe| {
         let info = probe.info;
         if (info.width, info.height) == (width, height) {
             return decode_into(data, probe, dst);
@@ -115,8 +135,17 @@ pub fn decode_batch_within(
         }
         Ok(())
     };
+    let decode_one = |dst: &mut [T], data: &[u8], probe: &Probe| {
+        if let Some(dst) = T::as_u8_mut(dst) {
+            return decode_u8(dst, data, probe);
+        }
+        let mut samples = vec![0; target_len];
+        decode_u8(&mut samples, data, probe)?;
+        widen(&samples, dst);
+        Ok(())
+    };
     let tasks: Vec<_> = out
-        .chunks_mut(target.byte_len())
+        .chunks_mut(target_len)
         .zip(images.iter().zip(&probes))
         .enumerate()
         .collect();
@@ -175,6 +204,37 @@ mod tests {
         // ... and an image after the first is checked against the first only after it decodes.
         assert_eq!(err(&[&png_rgb, cut], None), PARSING_FAILED);
         assert_eq!(err(&[PHOTO, cut], Some((8, 8))), PARSING_FAILED);
+    }
+
+    #[test]
+    fn typed_batches_are_the_u8_batch_cast_and_reserve_what_they_allocate() {
+        let png_rgb = raw_png(5, 4, 2, 3, &[9; 60], false);
+        for size in [None, Some((10, 20))] {
+            let images: &[&[u8]] = if size.is_some() {
+                &[PHOTO, &png_rgb]
+            } else {
+                &[PHOTO, PHOTO]
+            };
+            let (mut reserved_u8, mut reserved_f32) = (0, 0);
+            let (shape, bytes) = decode_batch_within::<u8>(images, size, |n| {
+                reserved_u8 = n;
+                Ok(())
+            })
+            .unwrap();
+            let (typed_shape, floats) = decode_batch_within::<f32>(images, size, |n| {
+                reserved_f32 = n;
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(shape, typed_shape);
+            assert!(bytes.iter().zip(&floats).all(|(&b, &f)| f32::from(b) == f));
+            let pixels = shape.iter().product::<usize>();
+            let scratch = reserved_u8 - pixels; // the decoded copies of resized images
+            assert_eq!(scratch == 0, size.is_none());
+            assert_eq!(reserved_f32, 4 * pixels + scratch + pixels);
+        }
+        let err = decode_batch_within::<f32>(&[PHOTO, GRAY], Some((8, 8)), |_| Ok(())).unwrap_err();
+        assert_eq!(err, CHANNELS_MISMATCH);
     }
 
     #[test]

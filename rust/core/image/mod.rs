@@ -19,14 +19,16 @@
 //! Hostile input: sizes are checked from the header before anything is allocated, decoder panics are
 //! caught and reported as parse failures, and nothing from the data is unwrapped.
 //!
-//! Layout: this file holds the limits, header probing and per-image dispatch; `jpeg`, `png`, `resize`
-//! and `batch` hold one concern each, `avx2` the x86_64 SIMD kernels. The extension's `image` module
+//! Layout: this file holds the limits, header probing and per-image dispatch; `jpeg`, `png`, `resize`,
+//! `batch` and `pixel` (the cast to the model's precision) hold one concern each, `avx2` the x86_64
+//! SIMD kernels. The extension's `image` module
 //! is the Python face (`decode_images`, with the memory budget and the metrics).
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 mod batch;
 mod jpeg;
+mod pixel;
 mod png;
 mod resize;
 
@@ -42,6 +44,8 @@ use zune_core::colorspace::ColorSpace;
 use crate::error::{Error, Result};
 
 pub use batch::{decode_batch, decode_batch_within};
+pub use half::f16;
+pub use pixel::Pixel;
 pub use resize::resize_bilinear;
 
 /// Largest width or height accepted (checked from the header, before decoding).
