@@ -86,6 +86,7 @@ fn decode_as<'py, T: Pixel + 'static>(
     size: Option<(usize, usize)>,
     descr: Bound<'py, PyArrayDescr>,
 ) -> PyResult<Bound<'py, PyUntypedArray>> {
+    assert_eq!(descr.itemsize(), size_of::<T>(), "the pixel type's descr");
     let started = std::time::Instant::now();
     let mut reservation = Reservation::default();
     let (shape, pixels) = py

@@ -13,7 +13,7 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyTuple};
 
-use numpy::{Element, IntoPyArray, PyArrayDescr, PyArrayMethods};
+use numpy::{Element, IntoPyArray, PyArrayDescr, PyArrayDescrMethods, PyArrayMethods};
 
 use crate::dtype::DType;
 use crate::error::{raise, Error};
@@ -103,6 +103,7 @@ fn shaped<'py, T: Element>(
     descr: Bound<'py, PyArrayDescr>,
     shape: &[usize],
 ) -> PyResult<Bound<'py, PyAny>> {
+    assert_eq!(descr.itemsize(), size_of::<T>(), "the decoded type's descr");
     let flat = values.into_pyarray(py);
     let data = data_ptr(flat.as_untyped());
     // SAFETY: `flat` owns `shape`'s product of elements of `T` (the parser decoded exactly the count
