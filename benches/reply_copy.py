@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from .loadgen_native import NativeLoadGenerator
-from .stats import summarize
+from .stats import cpu_model, summarize
 from .targets import Server, exit_on_sigterm
 from .workloads import tensor_request
 
@@ -145,16 +145,6 @@ def row(floats: int, concurrency: int, got: dict[str, list[dict[str, Any]]]) -> 
         f"| {size} | {concurrency} | {cpu[0]:.3f} | {cpu[1]:.3f} | {cpu[0] / cpu[1]:.2f}x "
         f"| {rps[0]:.0f} | {rps[1]:.0f} | {rps[0] / rps[1]:.2f}x |"
     )
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from ovms_rs._proto.tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
+from benches.stats import cpu_model
 from benches.targets import exit_on_sigterm
 
 MODEL = ovms_rs.DEMO_MODEL_NAME
@@ -145,13 +146,6 @@ def one_start(root: Path, mode: str, n_next: int) -> tuple[float, float, float]:
     finally:
         proc.terminate()
         proc.wait(timeout=60)
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 def main() -> None:
