@@ -157,9 +157,14 @@ class Balancer:
             self.proc = subprocess.Popen(
                 [haproxy, "-f", str(self.cfg), "-db"], stdout=out, stderr=out
             )
-        wait_for(
-            lambda: self.sock.exists() and len(self.up("grpc_replicas")) == 3, 30, "haproxy up"
-        )
+        wait_for(self._all_up, 30, "haproxy up")
+
+    def _all_up(self) -> bool:
+        assert self.proc is not None and self.proc.poll() is None, self.log.read_text()
+        try:
+            return len(self.up("grpc_replicas")) == 3
+        except (FileNotFoundError, ConnectionRefusedError):
+            return False  # haproxy binds its stats socket's file before it listens on it
 
     def stats(self) -> dict[tuple[str, str], dict[str, str]]:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
