@@ -66,6 +66,10 @@ INVALID_SHAPE = "Invalid input shape"
 INVALID_OUTPUT_FILTER = "Invalid output name in output_filter"
 RESHAPE_FAILED = "Model could not be reshaped with requested shape"
 INTERNAL_ERROR = "Internal server error"
+# The infer-request pool of a version (models/version.py): its bounded waiting line is full
+# (RESOURCE_EXHAUSTED, REST 503), or the client's deadline passed while waiting (DEADLINE_EXCEEDED, 504).
+INFER_QUEUE_FULL = "Too many requests waiting for an inference request of this model version"
+INFER_DEADLINE_EXCEEDED = "Deadline exceeded while waiting for an inference request"
 # The dynamic batcher (models/batcher.py). Queue full is TF Serving's wording (its batch scheduler),
 # RESOURCE_EXHAUSTED (REST 503); the deadline is DEADLINE_EXCEEDED (504); an output that cannot be
 # split back into each request's rows is the model's fault, INTERNAL (500).
@@ -259,6 +263,14 @@ def version_label_unknown(label: str) -> ServingError:
 
 def model_version_not_loaded_yet() -> ServingError:
     return ServingError(grpc.StatusCode.UNAVAILABLE, MODEL_VERSION_NOT_LOADED_YET)
+
+
+def infer_queue_full() -> ServingError:
+    return ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED, INFER_QUEUE_FULL)
+
+
+def infer_deadline_exceeded() -> ServingError:
+    return ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, INFER_DEADLINE_EXCEEDED)
 
 
 def batch_queue_full() -> ServingError:

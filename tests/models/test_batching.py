@@ -423,3 +423,27 @@ def test_full_queue_and_retire_drains(tmp_path: Path) -> None:
     for result in results:
         np.testing.assert_array_equal(result, np.full((1, 4), 2, np.float32))
     assert mv.batcher is not None and mv.batcher.batch_sizes == Counter({3: 1})
+
+
+def test_a_batch_of_one_runs_on_a_static_twin(tmp_path: Path) -> None:
+    """With batching, one row runs on its infer request's twin compiled at a static batch of one (the
+    `1:max_batch_size` range is slower at batch 1); more rows run on the range; padding the batch of
+    one (allowed_batch_sizes without 1) needs no twin."""
+    mv = _version(tmp_path, max_batch_size=8)
+    try:
+        active = mv.compiled()
+        assert len(active.twins) == active.nireq and active.twin_shapes == {0: (1, 4)}
+        expected = _submit(mv, 1)
+        np.testing.assert_array_equal(expected, np.full((1, 4), 2, np.float32))
+        assert any(
+            np.array_equal(t.get_output_tensor(0).data, expected) for t in active.twins.values()
+        ), "no twin ran the row"
+        np.testing.assert_array_equal(_submit(mv, 3), np.full((3, 4), 6, np.float32))
+    finally:
+        mv.retire()
+    padded = _version(tmp_path / "padded", max_batch_size=8, allowed_batch_sizes=[2, 4, 8])
+    try:
+        assert padded.compiled().twins == {}
+        np.testing.assert_array_equal(_submit(padded, 1), np.full((1, 4), 2, np.float32))
+    finally:
+        padded.retire()

@@ -208,6 +208,7 @@ class Batcher:
 
     def _infer(
         self,
+        active: Compiled,
         request: ov.InferRequest,
         arrays: Arrays,
         ports: Ports,
@@ -222,7 +223,9 @@ class Batcher:
             metrics.infer_started(0)
         inference_ns = None
         try:
-            outputs, inference_ns = run_inference(request, arrays, ports)
+            # A batch of one runs on the request's static batch-1 twin (ModelVersion._twins).
+            runner = active.infer_request_for(request, arrays)
+            outputs, inference_ns = run_inference(runner, arrays, ports)
         finally:
             if metrics is not None:
                 metrics.infer_finished(inference_ns)
@@ -241,7 +244,7 @@ class Batcher:
     ) -> bytes:
         """A batch of one unpadded request: what `_execute` does for it, without a task to complete."""
         version = self._version
-        outputs = self._infer(request, arrays, ports, rows, rows)
+        outputs = self._infer(active, request, arrays, ports, rows, rows)
         if encode is not None:
             return encode(outputs)
         return _native.build_predict_response(version.model_name, version.version, outputs)
@@ -357,7 +360,7 @@ class Batcher:
         try:
             inputs = self._merge(request, tasks, rows, padded)
             ports = tasks[0].key[1]  # the same for every task of a batch: part of its key
-            outputs = self._infer(request, inputs, ports, rows, padded)
+            outputs = self._infer(active, request, inputs, ports, rows, padded)
         except BaseException as e:
             for task in tasks:
                 self._complete(task, None, e)

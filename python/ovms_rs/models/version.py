@@ -21,8 +21,11 @@ from .. import _native
 from ..config.model import ModelConfig
 from ..config.shapes import AUTO, Dim
 from ..errors import (
+    INFER_QUEUE_FULL,
     RESHAPE_FAILED,
     ServingError,
+    infer_deadline_exceeded,
+    infer_queue_full,
     model_version_not_loaded_yet,
     model_version_retired,
 )
@@ -50,8 +53,6 @@ LOADING_WAIT_SECONDS = 10.0
 DEFAULT_MAX_QUEUE = 128
 # Compiled-model properties the load line reports: what plugin_config turned into.
 REPORTED_PROPERTIES = ("PERFORMANCE_HINT", "NUM_STREAMS", "INFERENCE_NUM_THREADS")
-QUEUE_FULL = "Too many requests waiting for an inference request of this model version"
-DEADLINE_EXCEEDED = "Deadline exceeded while waiting for an inference request"
 
 
 class ModelState(enum.IntEnum):
@@ -84,6 +85,22 @@ class Compiled:
     # Model input name -> public input name, for reshaping by public name.
     model_names: dict[str, str]
     nireq: int
+    # With batching, each infer request's twin (by the request's id) on a second compilation at a
+    # static batch of one, and that compilation's input shapes by port: see ModelVersion._twins.
+    twins: dict[int, ov.InferRequest] = dataclasses.field(default_factory=dict)
+    twin_shapes: dict[int, tuple[int, ...]] = dataclasses.field(default_factory=dict)
+
+    def infer_request_for(
+        self, request: ov.InferRequest, arrays: Mapping[int, np.ndarray[Any, Any]]
+    ) -> ov.InferRequest:
+        """The infer request to run `arrays` on, holding `request` (taken from `pool`): its static
+        batch-1 twin when the arrays have exactly the twin's shapes, else `request` itself."""
+        if self.twins and all(
+            port in arrays and arrays[port].shape == shape
+            for port, shape in self.twin_shapes.items()
+        ):
+            return self.twins[id(request)]
+        return request
 
     def describe(self) -> str:
         """What OpenVINO made of the configuration, for the log."""
@@ -93,7 +110,8 @@ class Compiled:
                 parts.append(f"{name}={self.model.get_property(name)}")
             except RuntimeError:  # a device that does not report it
                 continue
-        return ", ".join([*parts, f"{self.nireq} infer requests"])
+        twins = ", each with a static batch-1 twin" if self.twins else ""
+        return ", ".join([*parts, f"{self.nireq} infer requests{twins}"])
 
 
 class ModelVersion:
@@ -238,9 +256,41 @@ class ModelVersion:
         nireq = self.config.nireq or int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         requests = [compiled.create_infer_request() for _ in range(max(nireq, 1))]
         pool = InferRequestPool(requests, self._max_queue)
-        return Compiled(
+        active = Compiled(
             compiled, pool, inputs, outputs, tuple(output_ports), model_names, len(requests)
         )
+        if not overrides:
+            self._twins(core, layouts, active, requests)
+        return active
+
+    def _twins(
+        self,
+        core: ov.Core,
+        layouts: dict[str, Any],
+        active: Compiled,
+        requests: list[ov.InferRequest],
+    ) -> None:
+        """With batching, the model is compiled with a `1:max_batch_size` batch dimension, and a batch of
+        one runs 11-13 % slower on it than on the static shape that batching off compiles (demo model,
+        BENCHMARKS.md "Dynamic batching"). A lone request is the common case at low load, so the model
+        is compiled a second time at batch 1, each infer request of the pool gets a twin there, and a
+        batch of one row runs on the twin of the infer request it holds (so nireq still bounds the
+        inferences in flight). Costs a second compilation's load time and memory; skipped when the batch
+        of one would be padded, and when the batch-1 shapes are not all static."""
+        batching = self.config.batching
+        if batching is None or batching.max_batch_size == 1 or batching.padded_size(1) != 1:
+            return
+        model = core.read_model(str(repository.find_model_file(self.path)))
+        reshape(model, dataclasses.replace(self.config, batch_size=Dim.static(1)), layouts, {})
+        if any(node.get_partial_shape().is_dynamic for node in model.inputs):
+            return
+        single = core.compile_model(
+            model, self.config.target_device, self.config.compile_properties()
+        )
+        active.twin_shapes = {
+            port: tuple(node.get_shape()) for port, node in enumerate(single.inputs)
+        }
+        active.twins = {id(r): single.create_infer_request() for r in requests}
 
     def _reshape_config(self) -> ModelConfig:
         """With batching, the batch dimension becomes 1:max_batch_size (whatever the model's or
@@ -356,7 +406,7 @@ class ModelVersion:
     def count_failed(self, counted: Counted | None, error: BaseException) -> None:
         """A request that found this version failed with `error`."""
         if self.metrics is not None and counted is not None:
-            refused = isinstance(error, ServingError) and error.message == QUEUE_FULL
+            refused = isinstance(error, ServingError) and error.message == INFER_QUEUE_FULL
             self.metrics.failed(counted.interface, counted.method, refused)
 
     def _report_compiled(self, active: Compiled) -> None:
@@ -383,9 +433,9 @@ class ModelVersion:
         try:
             return active.pool.take(timeout)
         except QueueFull:
-            raise ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED, QUEUE_FULL) from None
+            raise infer_queue_full() from None
         except WaitTimedOut:
-            raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, DEADLINE_EXCEEDED) from None
+            raise infer_deadline_exceeded() from None
 
     def submit(
         self,
@@ -421,7 +471,8 @@ class ModelVersion:
         try:
             if metrics is not None:
                 metrics.infer_started(time.perf_counter_ns() - waiting)
-            outputs, inference_ns = run_inference(request, arrays, ports)
+            runner = active.infer_request_for(request, arrays)
+            outputs, inference_ns = run_inference(runner, arrays, ports)
             if encode is not None:
                 return encode(outputs)
             return _native.build_predict_response(self.model_name, self.version, outputs)
