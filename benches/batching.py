@@ -29,7 +29,7 @@ from . import report
 from .load import choose_cpus, measure, merge
 from .loadgen_native import CLIENTS
 from .stats import summarize
-from .targets import InProcessTarget, Server
+from .targets import InProcessTarget, Server, exit_on_sigterm
 from .workloads import Workload, all_workloads, build_tiny_model
 
 LEVELS = (1, 8, 32)
@@ -46,6 +46,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--workloads", default="ac", help="subset of 'ac'")
     p.add_argument("--seconds", type=float, default=6.0, help="per server point (all rounds)")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument(
+        "--levels",
+        type=lambda v: tuple(int(c) for c in v.split(",")),
+        default=LEVELS,
+        help="concurrencies, comma-separated (default 1,8,32)",
+    )
     p.add_argument("--max-batch-size", type=int, default=32)
     p.add_argument("--batch-timeout-micros", type=int, default=0)
     p.add_argument("--server-cpu", type=int, default=None)
@@ -140,7 +146,7 @@ def run_workload(
         gen.load(workload.key, workload.requests())
         rounds = 1 if args.smoke else args.rounds
         seconds = 1.0 if args.smoke else args.seconds
-        for c in LEVELS:
+        for c in args.levels:
             raws: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
             for turn in range(rounds):
                 order = list(servers) if turn % 2 == 0 else list(servers)[::-1]
@@ -213,6 +219,7 @@ def markdown(results: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    exit_on_sigterm()
     for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "grpc_proxy"):
         os.environ.pop(var, None)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -242,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         "loadavg_start": os.getloadavg(),
     }
     results: dict[str, Any] = {"meta": meta, "workloads": {}}
-    gen = CLIENTS[args.client](max(LEVELS), cpus[1])
+    gen = CLIENTS[args.client](max(args.levels), cpus[1])
     try:
         with tempfile.TemporaryDirectory(prefix="ovms_rs_bench_") as tmp:
             workloads = all_workloads(Path(tmp))
