@@ -25,6 +25,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 
+from benches.stats import cpu_model
 from benches.workloads import TINY_MODEL_NAME, build_tiny_model, tensor_request
 
 PREDICT = "/tensorflow.serving.PredictionService/Predict"
@@ -40,13 +41,6 @@ def _free_port() -> int:
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
-
-
-def _cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 class Server:
@@ -196,7 +190,7 @@ def main() -> None:
     ratios = sorted(on / off for off, on in figures)
     counting = counting_cost_us()
     print(
-        f"CPU: {_cpu_model()}, {os.cpu_count()} CPUs; {args.pairs} pairs x {args.requests} requests per "
+        f"CPU: {cpu_model()}, {os.cpu_count()} CPUs; {args.pairs} pairs x {args.requests} requests per "
         f"server in batches of {args.batch}, taking turns"
     )
     print(

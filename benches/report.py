@@ -8,6 +8,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from .stats import cpu_model
+
 CLIENT_TEXT = {
     "native": "compiled (benches/loadgen/: Rust, h2 on one thread, one connection per request in flight)",
     "grpcio": "grpcio's Python client (one process and one channel per request in flight)",
@@ -27,14 +29,7 @@ TARGETS = (
 
 
 def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     versions = {}
     for module in ("openvino", "grpc", "numpy", "google.protobuf", "cv2"):
         try:

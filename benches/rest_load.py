@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import ovms_rs
 
+from benches.stats import cpu_model
 from benches.targets import exit_on_sigterm
 from benches.workloads import DEMO_MODEL, build_tiny_model
 
@@ -218,7 +219,11 @@ def main() -> None:
         "demo": (ovms_rs.DEMO_MODEL_NAME, DEMO_MODEL),
         "tiny": ("tiny", build_tiny_model(tmp / "tiny")),
     }
-    results: dict[str, Any] = {"cpu": _cpu(), "body_bytes": len(body), "points": []}
+    results: dict[str, Any] = {
+        "cpu": f"{cpu_model()}, {os.cpu_count()} cores",
+        "body_bytes": len(body),
+        "points": [],
+    }
     rows = []
     for model, (name, path) in models.items():
         servers = {kind: _start(kind, name, path) for kind in ("ovms_rs", "plain")}
@@ -270,16 +275,6 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "rest_load.json").write_text(json.dumps(results, indent=1))
     (args.out / "rest_load.md").write_text(table + "\n")
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip() + f", {os.cpu_count()} cores"
-    except OSError:
-        pass
-    return "unknown"
 
 
 if __name__ == "__main__":
