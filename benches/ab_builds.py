@@ -1,6 +1,6 @@
 """Two builds' `_native` in one process, timed in alternating blocks on the same data: the parse of a
-[1,3,224,224] f32 Predict and the binary-input path (parse + decode of eight photos into 224x224, U8
-and FP32), each build called through its own API (builds before `RequestStrings` get a list of bytes
+[1,3,224,224] f32 Predict, the binary-input path (parse + decode of eight photos into 224x224, U8
+and FP32) and REST predict bodies (row format, [1,4] and [1,3,224,224] f32), each build called through its own API (builds before `RequestStrings` get a list of bytes
 and numpy's cast). Separate processes on a shared machine swing by tens of percent; this does not.
 
 Run: .venv/bin/python -m benches.ab_builds BEFORE/_native.abi3.so AFTER/_native.abi3.so [seconds]
@@ -9,6 +9,7 @@ Run: .venv/bin/python -m benches.ab_builds BEFORE/_native.abi3.so AFTER/_native.
 from __future__ import annotations
 
 import importlib.util
+import json
 import statistics
 import sys
 import time
@@ -51,6 +52,18 @@ def _parse(native: Any, raw: bytes) -> object:
     return native.parse_predict_request(raw)[3]["data"].array
 
 
+def _json_bodies() -> dict[str, bytes]:
+    rng = np.random.default_rng(0)
+    return {
+        shape: json.dumps({"instances": rng.random(dims, dtype=np.float32).tolist()}).encode()
+        for shape, dims in (("[1,4]", (1, 4)), ("[1,3,224,224]", (1, 3, 224, 224)))
+    }
+
+
+def _parse_json(native: Any, body: bytes) -> object:
+    return native.parse_json_predict(body, [("data", 1)])[1]["data"].array
+
+
 def _decode(native: Any, raw: bytes, target: np.dtype[Any]) -> np.ndarray[Any, Any]:
     images = native.parse_predict_request(raw)[3]["images"].strings
     if hasattr(native, "RequestStrings"):
@@ -83,6 +96,9 @@ def main() -> None:
     for target in (np.dtype(np.uint8), np.dtype(np.float32)):
         name = f"parse + decode 8 photos, 224x224 {target}"
         cases[name] = (partial(_decode, raw=binary, target=target), 5)
+    for shape, body in _json_bodies().items():
+        block = 2000 if len(body) < 1000 else 5
+        cases[f"REST body {shape} f32, row format"] = (partial(_parse_json, body=body), block)
     for name, (case, block) in cases.items():
         np.testing.assert_array_equal(case(before), case(after))
         sides: list[Callable[[], object]] = [partial(case, before), partial(case, after)]

@@ -1,7 +1,6 @@
 //! The JSON codec's Python face: `parse_json_predict` (body -> the same `RequestInput`s the gRPC
 //! parser makes, so one validation pipeline serves both APIs) and `build_json_predict_response`.
 
-use numpy::IntoPyArray;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 
@@ -11,7 +10,8 @@ use super::response::{write_reply, OutputRef};
 use super::tensor::Values;
 use crate::dtype::DType;
 use crate::error::JsonError;
-use crate::predict::request::{request_buffer, RequestInput};
+use crate::numpy_ffi::descr_of;
+use crate::predict::request::{request_buffer, shaped, RequestInput};
 use crate::predict::response::output_views;
 use crate::predict::strings::RequestStrings;
 
@@ -32,22 +32,25 @@ fn raise(e: ParseError) -> PyErr {
     JsonError::new_err((e.kind.name(), e.detail))
 }
 
-fn to_array<'py>(py: Python<'py>, values: Values) -> PyResult<Bound<'py, PyAny>> {
-    Ok(match values {
-        Values::F32(v) => v.into_pyarray(py).into_any(),
-        Values::F64(v) => v.into_pyarray(py).into_any(),
-        Values::F16(v) => v.into_pyarray(py).call_method1("view", ("<f2",))?,
-        Values::I8(v) => v.into_pyarray(py).into_any(),
-        Values::I16(v) => v.into_pyarray(py).into_any(),
-        Values::I32(v) => v.into_pyarray(py).into_any(),
-        Values::I64(v) => v.into_pyarray(py).into_any(),
-        Values::U8(v) => v.into_pyarray(py).into_any(),
-        Values::U16(v) => v.into_pyarray(py).into_any(),
-        Values::U32(v) => v.into_pyarray(py).into_any(),
-        Values::U64(v) => v.into_pyarray(py).into_any(),
-        Values::Bool(v) => v.into_pyarray(py).into_any(),
+/// The parsed values as an array of `shape`: the vector handed to numpy and shaped over in one call
+/// (`shaped`), typed by the values (BFLOAT16 inputs are parsed as f32, half floats as their bits).
+fn to_array<'py>(py: Python<'py>, values: Values, shape: &[usize]) -> PyResult<Bound<'py, PyAny>> {
+    let descr = |dtype| descr_of(py, dtype);
+    match values {
+        Values::F32(v) => shaped(py, v, descr(DType::Float)?, shape),
+        Values::F64(v) => shaped(py, v, descr(DType::Double)?, shape),
+        Values::F16(v) => shaped(py, v, descr(DType::Half)?, shape),
+        Values::I8(v) => shaped(py, v, descr(DType::Int8)?, shape),
+        Values::I16(v) => shaped(py, v, descr(DType::Int16)?, shape),
+        Values::I32(v) => shaped(py, v, descr(DType::Int32)?, shape),
+        Values::I64(v) => shaped(py, v, descr(DType::Int64)?, shape),
+        Values::U8(v) => shaped(py, v, descr(DType::UInt8)?, shape),
+        Values::U16(v) => shaped(py, v, descr(DType::UInt16)?, shape),
+        Values::U32(v) => shaped(py, v, descr(DType::UInt32)?, shape),
+        Values::U64(v) => shaped(py, v, descr(DType::UInt64)?, shape),
+        Values::Bool(v) => shaped(py, v, descr(DType::Bool)?, shape),
         Values::Strings(_) => unreachable!("strings are no array"),
-    })
+    }
 }
 
 /// parse_json_predict(body, inputs: list[(name, dtype wire number)]) -> ("row" | "column",
@@ -74,7 +77,7 @@ pub fn parse_json_predict<'py>(
         let (array, strings) = match input.values {
             Values::Strings(items) => (None, Some(Py::new(py, RequestStrings::owned(items))?)),
             values => {
-                let array = to_array(py, values)?.call_method1("reshape", (&shape,))?;
+                let array = to_array(py, values, &input.shape)?;
                 (Some(array.unbind()), None)
             }
         };

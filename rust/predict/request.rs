@@ -97,18 +97,24 @@ pub(crate) fn request_buffer<'a>(request: &'a Bound<'_, PyAny>) -> PyResult<&'a 
 
 /// A typed vector as an array of `shape` (`descr`, for half floats decoded as their bits): the vector
 /// handed to numpy without a copy, then shaped over it in one call.
-fn shaped<'py, T: Element>(
+pub(crate) fn shaped<'py, T: Element>(
     py: Python<'py>,
     values: Vec<T>,
     descr: Bound<'py, PyArrayDescr>,
     shape: &[usize],
 ) -> PyResult<Bound<'py, PyAny>> {
     assert_eq!(descr.itemsize(), size_of::<T>(), "the decoded type's descr");
+    // Both parsers decode exactly the count the shape declares; checked here, where a wrong count
+    // would otherwise be an array over memory it does not own.
+    assert_eq!(
+        values.len(),
+        shape.iter().product::<usize>(),
+        "decoded values against the shape"
+    );
     let flat = values.into_pyarray(py);
     let data = data_ptr(flat.as_untyped());
-    // SAFETY: `flat` owns `shape`'s product of elements of `T` (the parser decoded exactly the count
-    // the shape declares) at `data`, and is the new array's base; `descr` has `T`'s size. It is
-    // writable, as a reshape of `flat` would be.
+    // SAFETY: `flat` owns `shape`'s product of elements of `T` (asserted above) at `data`, and is the
+    // new array's base; `descr` has `T`'s size. It is writable, as a reshape of `flat` would be.
     Ok(unsafe { array_over(py, descr, shape, data, true, flat.into_any()) }?.into_any())
 }
 
