@@ -4,6 +4,7 @@ requests and CPU pinning as the servers), no network, no serialization.
 Runs as a child process (pinned with taskset like the servers) that answers JSON lines on stdin/stdout:
   {"cmd": "load", "model_path": ..., "batch": 1, "nireq": 0, "plugin_config": {...}}  -> {"nireq": n}
   {"cmd": "run", "concurrency": c, "count": n, "seconds": s, "warmup": w}           -> point result
+  {"cmd": "async", "seconds": s, "warmup": w}   -> point result of OpenVINO's AsyncInferQueue (nireq jobs)
   {"cmd": "decode", "seconds": s}   -> per-image cost of both JPEG paths (ovms_rs's Rust one, OpenCV's)
 Closed loop: `concurrency` threads, each taking an infer request from the pool, setting the (already
 decoded, shared) input, inferring and copying the outputs out, as a server's worker would. The pool hands
@@ -60,6 +61,8 @@ class InProcess:
     def __init__(self) -> None:
         self.core = ov.Core()
         self.pool = FifoPool([])
+        self.compiled: ov.CompiledModel | None = None
+        self.nireq = 0
         self.input: np.ndarray[Any, Any] | None = None
 
     def load(
@@ -78,7 +81,8 @@ class InProcess:
             props["PERFORMANCE_HINT"] = "LATENCY"  # as OVMS and ovms_rs
         compiled = self.core.compile_model(model, "CPU", props)
         n = nireq or int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
-        self.pool = FifoPool([compiled.create_infer_request() for _ in range(max(n, 1))])
+        self.compiled, self.nireq = compiled, max(n, 1)
+        self.pool = FifoPool([compiled.create_infer_request() for _ in range(self.nireq)])
         shape = tuple(compiled.input(0).get_shape())
         self.input = np.random.default_rng(0).uniform(0, 255, size=shape).astype(np.float32)
         return {
@@ -136,6 +140,44 @@ class InProcess:
             "client_cpu_s": 0.0,
             "rss": rss_bytes(os.getpid()),
         }
+
+
+def run_async(target: InProcess, seconds: float, warmup: int) -> dict[str, Any]:
+    """OpenVINO's own pipelining, the two-core workload's limit: an AsyncInferQueue of the compiled model's
+    nireq jobs kept full for `seconds`, each job's outputs copied out in its callback (as a server's
+    reply does); a latency runs from start_async to the callback."""
+    assert target.compiled is not None, "load first"
+    queue = ov.AsyncInferQueue(target.compiled, target.nireq)
+    latencies: list[int] = []
+
+    def done(request: ov.InferRequest, started: int) -> None:
+        for port in range(len(request.model_outputs)):
+            request.get_output_tensor(port).data.tobytes()
+        latencies.append(time.perf_counter_ns() - started)
+
+    queue.set_callback(done)
+    tensor = ov.Tensor(target.input, shared_memory=True)
+    for _ in range(warmup):
+        queue.start_async({0: tensor}, time.perf_counter_ns())
+    queue.wait_all()
+    latencies.clear()
+    cpu0 = cpu_seconds(os.getpid())
+    start = time.perf_counter()
+    deadline = start + seconds
+    while time.perf_counter() < deadline:
+        queue.start_async({0: tensor}, time.perf_counter_ns())  # blocks while every job is busy
+    queue.wait_all()
+    end = time.perf_counter()
+    return {
+        "latencies_ns": latencies,
+        "errors": 0,
+        "first_error": None,
+        "start": start,
+        "end": end,
+        "target_cpu_s": cpu_seconds(os.getpid()) - cpu0,
+        "client_cpu_s": 0.0,
+        "rss": rss_bytes(os.getpid()),
+    }
 
 
 def decode_costs(seconds: float) -> dict[str, Any]:
@@ -196,6 +238,8 @@ def main() -> None:
             reply = target.load(cmd["model_path"], cmd["batch"], cmd["nireq"], cmd["plugin_config"])
         elif cmd["cmd"] == "run":
             reply = target.run(cmd["concurrency"], cmd["count"], cmd["seconds"], cmd["warmup"])
+        elif cmd["cmd"] == "async":
+            reply = run_async(target, cmd["seconds"], cmd["warmup"])
         elif cmd["cmd"] == "decode":
             reply = decode_costs(cmd["seconds"])
         else:
