@@ -1,0 +1,221 @@
+//! The parallel path of the predict-body parser, for large bodies: the numbers of an image-sized
+//! body parsed on several threads.
+//!
+//! Why: the serial fast path (`fast.rs`) spends ~23 ns a number, ~3.5 ms on a [1,3,224,224] f32
+//! body of 17-digit floats (2.9 MB), about half of a REST request's time at concurrency 1 and most
+//! of the gap to gRPC's latency (BENCHMARKS.md, issue 15). Numbers in arrays are independent once
+//! it is known where each array lies and where its values go.
+//!
+//! How: `fast::skim` walks the body as the fast path does (the same `Tensor` calls, so the same
+//! nesting, raggedness and depth checks) but only locates each innermost array of numbers (a
+//! `memchr` for its `]`: no number holds one) and takes its length to be its depth's (the first
+//! one's: its commas + 1). Then the arrays, in their order, are cut into tasks of about
+//! `TASK_BYTES` of text, each parsing its numbers with the fast path's own functions
+//! (`number::scan_f32`, or `number::scan` + the conversion `Tensor::push` makes) straight into its
+//! slice of the preallocated typed output. A task checks every array has exactly the assumed
+//! length and the fast path's grammar (numbers, commas, whitespace); any surprise (a length, a
+//! string, a number the fast path refuses, a value out of range) is `None`, and `request::parse`
+//! parses the body serially (fast path, then serde), which decides it and gives every error. So a
+//! body this path returns is one the fast path returns the same for, bit for bit.
+//!
+//! Measured: see `benches/results/rest/parallel-parse.md` (`parallel_timing_probe` in
+//! parallel_tests.rs).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::fast;
+use super::number;
+use super::request::JsonRequest;
+use super::tensor::{self, Tensor, Values};
+use crate::dtype::DType;
+use crate::parallel;
+
+/// Bodies smaller than this are parsed serially: waking a pool thread and the skim cost more than
+/// they save below it (see the measurements).
+pub(super) const MIN_BODY: usize = 256 * 1024;
+
+/// About the text one task parses: small enough that a thread slowed by another process's load
+/// leaves few tasks for the others to wait on, large enough that claiming one costs nothing.
+const TASK_BYTES: usize = 64 * 1024;
+
+/// The body parsed on several threads, or `None`: too small, one thread, or anything this path does
+/// not decide (parse it serially; see the module docs).
+pub(super) fn parse(body: &[u8], expected: &[(String, DType)]) -> Option<JsonRequest> {
+    if body.len() < MIN_BODY || rayon::current_num_threads() < 2 {
+        return None;
+    }
+    parse_in_tasks(body, expected, TASK_BYTES)
+}
+
+/// `parse` at any size, with tasks of about `task_bytes` (tests cut small bodies into many tasks).
+pub(super) fn parse_in_tasks(
+    body: &[u8],
+    expected: &[(String, DType)],
+    task_bytes: usize,
+) -> Option<JsonRequest> {
+    let (format, mut tensors) = fast::skim(body, expected)?;
+    for tensor in &mut tensors {
+        fill(body, tensor, task_bytes)?;
+    }
+    Some(JsonRequest {
+        format,
+        inputs: tensors.into_iter().map(Tensor::finish).collect(),
+    })
+}
+
+/// Parses the arrays the skim located into `tensor.values` (already complete if there are none:
+/// its numbers, if any, were scalars the skim parsed itself).
+fn fill(body: &[u8], tensor: &mut Tensor, task_bytes: usize) -> Option<()> {
+    if tensor.spans.is_empty() {
+        return Some(());
+    }
+    // The arrays sit at depth rank - 1; an earlier empty array there can make the length 0, which
+    // the serial path refuses as ragged.
+    let len = tensor
+        .rank
+        .and_then(|r| *tensor.dims.get(r.checked_sub(1)?)?)?;
+    let total = tensor.spans.len().checked_mul(len)?;
+    // Every number takes a byte of the body at least: no allocation beyond its size.
+    if len == 0 || total > body.len() || !tensor.values.is_empty() {
+        return None;
+    }
+    let spans = std::mem::take(&mut tensor.spans);
+    let job = Job {
+        body,
+        spans: &spans,
+        len,
+        task_bytes,
+    };
+    match &mut tensor.values {
+        Values::F32(v) => job.run::<F32>(v),
+        Values::F64(v) => job.run::<F64>(v),
+        Values::F16(v) => job.run::<F16>(v),
+        Values::I8(v) => job.run::<Int<i8>>(v),
+        Values::I16(v) => job.run::<Int<i16>>(v),
+        Values::I32(v) => job.run::<Int<i32>>(v),
+        Values::I64(v) => job.run::<Int<i64>>(v),
+        Values::U8(v) => job.run::<Int<u8>>(v),
+        Values::U16(v) => job.run::<Int<u16>>(v),
+        Values::U32(v) => job.run::<Int<u32>>(v),
+        Values::U64(v) => job.run::<Int<u64>>(v),
+        // A number for a BOOL input is a refusal; strings never reach the skim's arrays.
+        Values::Bool(_) | Values::Strings(_) => None,
+    }
+}
+
+/// How a number's text becomes a value of the input's type: as on the fast path.
+trait Kind {
+    type T: Copy + Default + Send;
+    fn scan(b: &[u8], i: usize) -> Option<(Self::T, usize)>;
+}
+
+struct F32;
+struct F64;
+struct F16;
+struct Int<T>(std::marker::PhantomData<T>);
+
+impl Kind for F32 {
+    type T = f32;
+    #[inline(always)]
+    fn scan(b: &[u8], i: usize) -> Option<(f32, usize)> {
+        number::scan_f32(b, i)
+    }
+}
+
+impl Kind for F64 {
+    type T = f64;
+    #[inline(always)]
+    fn scan(b: &[u8], i: usize) -> Option<(f64, usize)> {
+        let (n, i) = number::scan(b, i)?;
+        Some((tensor::to_f64(n), i))
+    }
+}
+
+impl Kind for F16 {
+    type T = u16;
+    #[inline(always)]
+    fn scan(b: &[u8], i: usize) -> Option<(u16, usize)> {
+        let (n, i) = number::scan(b, i)?;
+        Some((tensor::to_f16_bits(n)?, i))
+    }
+}
+
+impl<T: TryFrom<i64> + TryFrom<u64> + Copy + Default + Send> Kind for Int<T> {
+    type T = T;
+    #[inline(always)]
+    fn scan(b: &[u8], i: usize) -> Option<(T, usize)> {
+        let (n, i) = number::scan(b, i)?;
+        Some((tensor::to_int(n)?, i))
+    }
+}
+
+/// One tensor's arrays: where they lie and how many numbers each must hold.
+struct Job<'a> {
+    body: &'a [u8],
+    spans: &'a [(usize, usize)],
+    len: usize,
+    task_bytes: usize,
+}
+
+impl Job<'_> {
+    fn run<K: Kind>(&self, out: &mut Vec<K::T>) -> Option<()> {
+        *out = vec![K::T::default(); self.spans.len() * self.len];
+        let mut tasks = Vec::new();
+        let (mut spans, mut rest) = (self.spans, &mut out[..]);
+        while !spans.is_empty() {
+            let mut bytes = 0;
+            let count = spans
+                .iter()
+                .take_while(|&&(start, end)| {
+                    let more = bytes < self.task_bytes;
+                    bytes += end - start;
+                    more
+                })
+                .count();
+            let (these, others) = spans.split_at(count);
+            let (slice, after) = std::mem::take(&mut rest).split_at_mut(count * self.len);
+            tasks.push((these, slice));
+            (spans, rest) = (others, after);
+        }
+        let failed = AtomicBool::new(false);
+        parallel::for_each(tasks, |(spans, out)| {
+            if failed.load(Ordering::Relaxed) || self.arrays::<K>(spans, out).is_none() {
+                failed.store(true, Ordering::Relaxed);
+            }
+        });
+        (!failed.into_inner()).then_some(())
+    }
+
+    /// The numbers of `spans` into `out`, `len` per array, with the fast path's grammar: each span
+    /// is `number (ws , ws number)* ws`, from after its `[` to its `]`.
+    fn arrays<K: Kind>(&self, spans: &[(usize, usize)], out: &mut [K::T]) -> Option<()> {
+        let b = self.body;
+        for (&(start, end), out) in spans.iter().zip(out.chunks_exact_mut(self.len)) {
+            let mut i = ws(b, start);
+            for (k, slot) in out.iter_mut().enumerate() {
+                if k > 0 {
+                    if b.get(i) != Some(&b',') {
+                        return None;
+                    }
+                    i = ws(b, i + 1);
+                }
+                let (value, next) = K::scan(b, i)?;
+                *slot = value;
+                i = ws(b, next);
+            }
+            if i != end {
+                return None;
+            }
+        }
+        Some(())
+    }
+}
+
+/// The index after the JSON whitespace at `b[i..]` (serde_json's set, as the fast path skips).
+#[inline(always)]
+fn ws(b: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\n' | b'\t' | b'\r') = b.get(i) {
+        i += 1;
+    }
+    i
+}
