@@ -10,13 +10,15 @@
 //! nesting, raggedness and depth checks) but only locates each innermost array of numbers (a
 //! `memchr` for its `]`: no number holds one) and takes its length to be its depth's (the first
 //! one's: its commas + 1). Then the arrays, in their order, are cut into tasks of about
-//! `TASK_BYTES` of text, each parsing its numbers with the fast path's own functions
-//! (`number::scan_f32`, or `number::scan` + the conversion `Tensor::push` makes) straight into its
-//! slice of the preallocated typed output. A task checks every array has exactly the assumed
-//! length and the fast path's grammar (numbers, commas, whitespace); any surprise (a length, a
-//! string, a number the fast path refuses, a value out of range) is `None`, and `request::parse`
-//! parses the body serially (fast path, then serde), which decides it and gives every error. So a
-//! body this path returns is one the fast path returns the same for, bit for bit.
+//! `TASK_BYTES` of text (a longer array into pieces at commas, counted with `memchr`), each parsing
+//! its numbers with the fast path's own functions (`number::scan_f32`, or `number::scan` + the
+//! conversion `Tensor::push` makes) straight into its slice of the preallocated typed output. A
+//! task checks that every array has exactly the assumed length and the fast path's grammar
+//! (numbers, commas, whitespace); any surprise (a length, a string, a number the fast path refuses,
+//! a value out of range) is `None`, and `request::parse` parses the body serially (fast path, then
+//! serde), which decides it and gives every error. So a body this path returns is one the fast
+//! path returns the same for, bit for bit, and it returns every body above the size the fast path
+//! takes (tested in parallel_tests.rs).
 //!
 //! Measured: see `benches/results/rest/parallel-parse.md` (`parallel_timing_probe` in
 //! parallel_tests.rs).
@@ -157,42 +159,85 @@ struct Job<'a> {
     task_bytes: usize,
 }
 
+/// A run of numbers one task parses: `count` of them, from `start` (an array's first number, or
+/// just after a comma) to `end` (the array's `]`, or a comma between its numbers).
+#[derive(Clone, Copy)]
+struct Piece {
+    start: usize,
+    end: usize,
+    count: usize,
+}
+
 impl Job<'_> {
     fn run<K: Kind>(&self, out: &mut Vec<K::T>) -> Option<()> {
+        let pieces = self.pieces()?;
         *out = vec![K::T::default(); self.spans.len() * self.len];
         let mut tasks = Vec::new();
-        let (mut spans, mut rest) = (self.spans, &mut out[..]);
-        while !spans.is_empty() {
-            let mut bytes = 0;
-            let count = spans
+        let (mut pieces, mut rest) = (&pieces[..], &mut out[..]);
+        while !pieces.is_empty() {
+            let (mut bytes, mut values) = (0, 0);
+            let count = pieces
                 .iter()
-                .take_while(|&&(start, end)| {
+                .take_while(|p| {
                     let more = bytes < self.task_bytes;
-                    bytes += end - start;
+                    bytes += p.end - p.start;
+                    values += if more { p.count } else { 0 };
                     more
                 })
                 .count();
-            let (these, others) = spans.split_at(count);
-            let (slice, after) = std::mem::take(&mut rest).split_at_mut(count * self.len);
+            let (these, others) = pieces.split_at(count);
+            let (slice, after) = std::mem::take(&mut rest).split_at_mut(values);
             tasks.push((these, slice));
-            (spans, rest) = (others, after);
+            (pieces, rest) = (others, after);
         }
         let failed = AtomicBool::new(false);
-        parallel::for_each(tasks, |(spans, out)| {
-            if failed.load(Ordering::Relaxed) || self.arrays::<K>(spans, out).is_none() {
+        parallel::for_each(tasks, |(pieces, out)| {
+            if failed.load(Ordering::Relaxed) || self.parse::<K>(pieces, out).is_none() {
                 failed.store(true, Ordering::Relaxed);
             }
         });
         (!failed.into_inner()).then_some(())
     }
 
-    /// The numbers of `spans` into `out`, `len` per array, with the fast path's grammar: each span
-    /// is `number (ws , ws number)* ws`, from after its `[` to its `]`.
-    fn arrays<K: Kind>(&self, spans: &[(usize, usize)], out: &mut [K::T]) -> Option<()> {
+    /// The arrays as pieces of at most about `task_bytes`: an array longer than that (a flat
+    /// input's one array) is cut at commas, each piece's count its commas + 1 (the last piece's,
+    /// what the array's length leaves; none left is a ragged array).
+    fn pieces(&self) -> Option<Vec<Piece>> {
         let b = self.body;
-        for (&(start, end), out) in spans.iter().zip(out.chunks_exact_mut(self.len)) {
-            let mut i = ws(b, start);
-            for (k, slot) in out.iter_mut().enumerate() {
+        let mut pieces = Vec::with_capacity(self.spans.len());
+        for &(start, end) in self.spans {
+            let (mut from, mut left) = (start, self.len);
+            while end - from > self.task_bytes {
+                let Some(k) = memchr::memchr(b',', &b[from + self.task_bytes..end]) else {
+                    break;
+                };
+                let cut = from + self.task_bytes + k;
+                let count = memchr::memchr_iter(b',', &b[from..cut]).count() + 1;
+                left = left.checked_sub(count).filter(|&left| left > 0)?;
+                pieces.push(Piece {
+                    start: from,
+                    end: cut,
+                    count,
+                });
+                from = cut + 1;
+            }
+            pieces.push(Piece {
+                start: from,
+                end,
+                count: left,
+            });
+        }
+        Some(pieces)
+    }
+
+    /// The numbers of `pieces` into `out`, in order, with the fast path's grammar: each piece is
+    /// `number (ws , ws number)* ws` and holds exactly its count.
+    fn parse<K: Kind>(&self, pieces: &[Piece], out: &mut [K::T]) -> Option<()> {
+        let b = self.body;
+        let mut out = out.iter_mut();
+        for piece in pieces {
+            let mut i = ws(b, piece.start);
+            for k in 0..piece.count {
                 if k > 0 {
                     if b.get(i) != Some(&b',') {
                         return None;
@@ -200,10 +245,10 @@ impl Job<'_> {
                     i = ws(b, i + 1);
                 }
                 let (value, next) = K::scan(b, i)?;
-                *slot = value;
+                *out.next()? = value;
                 i = ws(b, next);
             }
-            if i != end {
+            if i != piece.end {
                 return None;
             }
         }

@@ -341,50 +341,81 @@ fn parallel_timing_probe() {
                 }
             }
         }
-        format!(r#"{{"instances": {}}}"#, nest(rng, shape, &mut image_value))
+        let format = if shape.len() == 2 {
+            "inputs"
+        } else {
+            "instances"
+        };
+        format!(r#"{{"{format}": {}}}"#, nest(rng, shape, &mut image_value))
     };
     let runs = 21;
-    let stats = |f: &dyn Fn()| {
-        let mut t: Vec<std::time::Duration> = (0..runs)
-            .map(|_| {
-                let t = std::time::Instant::now();
+    // Each round times every contender once, in turn: a load that comes and goes hits them alike.
+    let rounds = |fs: &[&dyn Fn()]| {
+        let mut t = vec![Vec::new(); fs.len()];
+        for _ in 0..runs {
+            for (f, t) in fs.iter().zip(&mut t) {
+                let start = std::time::Instant::now();
                 f();
-                t.elapsed()
+                t.push(start.elapsed());
+            }
+        }
+        t.into_iter()
+            .map(|mut t| {
+                t.sort();
+                (t[0], t[runs / 2])
             })
-            .collect();
-        t.sort();
-        (t[0], t[runs / 2])
+            .collect::<Vec<_>>()
     };
-    eprintln!("threads: {}", rayon::current_num_threads());
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+    eprintln!(
+        "threads: {}; min / median of {runs}, ms",
+        rayon::current_num_threads()
+    );
     for shape in [
         &[1, 3, 224, 224][..],
         &[8, 3, 224, 224],
+        &[1, 150_528], // one flat array, cut at commas
+        &[1, 3, 2, 224],
+        &[1, 3, 4, 224],
+        &[1, 3, 8, 224],
         &[1, 3, 16, 224],
         &[1, 3, 32, 224],
         &[1, 3, 64, 224],
-        &[1, 3, 112, 224],
     ] {
         let body = image(&mut rng, shape);
         let b = body.as_bytes();
-        let _ = parse(b, &spec);
-        let serial = stats(&|| assert!(fast::parse(b, &spec).is_some()));
-        let par = stats(&|| assert!(parallel::parse_in_tasks(b, &spec, 64 * 1024).is_some()));
-        let skim = stats(&|| assert!(fast::skim(b, &spec).is_some()));
-        let ours = stats(&|| assert!(parse(b, &spec).is_ok()));
+        let t = rounds(&[
+            &|| assert!(fast::parse(b, &spec).is_some()),
+            &|| assert!(parallel::parse_in_tasks(b, &spec, 64 * 1024).is_some()),
+            &|| assert!(fast::skim(b, &spec).is_some()),
+        ]);
         eprintln!(
-            "{shape:?} {} bytes, min / median of {runs}: serial {:?} / {:?}, parallel {:?} / {:?} \
-             (ratio {:.2}x / {:.2}x), of which skim {:?} / {:?}; request::parse {:?} / {:?}",
+            "{shape:?} {} bytes: serial {:.3} / {:.3}, parallel {:.3} / {:.3} (ratio {:.2}x / {:.2}x), \
+             of which skim {:.3} / {:.3}",
             b.len(),
-            serial.0,
-            serial.1,
-            par.0,
-            par.1,
-            serial.0.as_secs_f64() / par.0.as_secs_f64(),
-            serial.1.as_secs_f64() / par.1.as_secs_f64(),
-            skim.0,
-            skim.1,
-            ours.0,
-            ours.1,
+            ms(t[0].0),
+            ms(t[0].1),
+            ms(t[1].0),
+            ms(t[1].1),
+            ms(t[0].0) / ms(t[1].0),
+            ms(t[0].1) / ms(t[1].1),
+            ms(t[2].0),
+            ms(t[2].1),
         );
+    }
+    // Task sizes on the [1,3,224,224] body.
+    let body = image(&mut rng, &[1, 3, 224, 224]);
+    let (b, spec) = (body.as_bytes(), &spec);
+    let sizes = [8 << 10, 16 << 10, 32 << 10, 64 << 10, 128 << 10, 512 << 10];
+    let fs: Vec<Box<dyn Fn()>> = sizes
+        .iter()
+        .map(|&n| {
+            Box::new(move || assert!(parallel::parse_in_tasks(b, spec, n).is_some()))
+                as Box<dyn Fn()>
+        })
+        .collect();
+    let refs: Vec<&dyn Fn()> = fs.iter().map(|f| f.as_ref()).collect();
+    for (n, t) in sizes.iter().zip(rounds(&refs)) {
+        eprintln!("task {} KB: {:.3} / {:.3}", n >> 10, ms(t.0), ms(t.1));
     }
 }
