@@ -614,10 +614,26 @@ pub fn parse(body: &[u8], expected: &[(String, DType)]) -> Result<JsonRequest, J
     if let Some(parsed) = parallel::parse(body, expected) {
         return Ok(parsed);
     }
+    parse_serial(body, expected)
+}
+
+/// The serial paths alone: the fast path, then serde (what `parse` does below the parallel path's
+/// size, and with every body the parallel path leaves).
+pub fn parse_serial(body: &[u8], expected: &[(String, DType)]) -> Result<JsonRequest, JsonError> {
     if let Some(parsed) = fast::parse(body, expected) {
         return Ok(parsed);
     }
     parse_serde(body, expected)
+}
+
+/// The parallel path alone at any size, in tasks of about `task_bytes` of text (for fuzz/): `None`
+/// where it leaves the body to the serial paths, else their result.
+pub fn parse_parallel(
+    body: &[u8],
+    expected: &[(String, DType)],
+    task_bytes: usize,
+) -> Option<JsonRequest> {
+    parallel::parse_in_tasks(body, expected, task_bytes.max(1))
 }
 
 /// The serde path alone: every body the fast path leaves, and every refusal.
