@@ -350,25 +350,26 @@ fn parallel_timing_probe() {
     };
     let runs = 21;
     // Each round times every contender once, in turn: a load that comes and goes hits them alike.
+    // Returns each one's min, median and max, in ms.
     let rounds = |fs: &[&dyn Fn()]| {
         let mut t = vec![Vec::new(); fs.len()];
         for _ in 0..runs {
             for (f, t) in fs.iter().zip(&mut t) {
                 let start = std::time::Instant::now();
                 f();
-                t.push(start.elapsed());
+                t.push(start.elapsed().as_secs_f64() * 1e3);
             }
         }
         t.into_iter()
             .map(|mut t| {
-                t.sort();
-                (t[0], t[runs / 2])
+                t.sort_by(f64::total_cmp);
+                [t[0], t[runs / 2], t[runs - 1]]
             })
             .collect::<Vec<_>>()
     };
-    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+    let show = |t: [f64; 3]| format!("{:.3} / {:.3} / {:.3}", t[0], t[1], t[2]);
     eprintln!(
-        "threads: {}; min / median of {runs}, ms",
+        "threads: {}; min / median / max of {runs}, ms",
         rayon::current_num_threads()
     );
     for shape in [
@@ -386,36 +387,21 @@ fn parallel_timing_probe() {
         let b = body.as_bytes();
         let t = rounds(&[
             &|| assert!(fast::parse(b, &spec).is_some()),
+            &|| assert!(parallel::parse_in_tasks(b, &spec, parallel::TASK_BYTES).is_some()),
             &|| assert!(parallel::parse_in_tasks(b, &spec, 64 * 1024).is_some()),
             &|| assert!(fast::skim(b, &spec).is_some()),
         ]);
         eprintln!(
-            "{shape:?} {} bytes: serial {:.3} / {:.3}, parallel {:.3} / {:.3} (ratio {:.2}x / {:.2}x), \
-             of which skim {:.3} / {:.3}",
+            "{shape:?} {} bytes: serial {}, parallel {} (ratio {:.2}x / {:.2}x / {:.2}x); \
+             tasks of 64 KB {}; skim {}",
             b.len(),
-            ms(t[0].0),
-            ms(t[0].1),
-            ms(t[1].0),
-            ms(t[1].1),
-            ms(t[0].0) / ms(t[1].0),
-            ms(t[0].1) / ms(t[1].1),
-            ms(t[2].0),
-            ms(t[2].1),
+            show(t[0]),
+            show(t[1]),
+            t[0][0] / t[1][0],
+            t[0][1] / t[1][1],
+            t[0][2] / t[1][2],
+            show(t[2]),
+            show(t[3]),
         );
-    }
-    // Task sizes on the [1,3,224,224] body.
-    let body = image(&mut rng, &[1, 3, 224, 224]);
-    let (b, spec) = (body.as_bytes(), &spec);
-    let sizes = [8 << 10, 16 << 10, 32 << 10, 64 << 10, 128 << 10, 512 << 10];
-    let fs: Vec<Box<dyn Fn()>> = sizes
-        .iter()
-        .map(|&n| {
-            Box::new(move || assert!(parallel::parse_in_tasks(b, spec, n).is_some()))
-                as Box<dyn Fn()>
-        })
-        .collect();
-    let refs: Vec<&dyn Fn()> = fs.iter().map(|f| f.as_ref()).collect();
-    for (n, t) in sizes.iter().zip(rounds(&refs)) {
-        eprintln!("task {} KB: {:.3} / {:.3}", n >> 10, ms(t.0), ms(t.1));
     }
 }
