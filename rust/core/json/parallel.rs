@@ -37,11 +37,10 @@ use crate::parallel;
 /// it saves.
 pub(super) const MIN_BODY: usize = 128 * 1024;
 
-/// About the text one task parses (~12 us of numbers). Tasks of 8-512 KB measured the same on the
-/// 2.9 MB body, and 16 vs 64 KB within the noise (either ahead by 10-20% in one run) on 0.2-0.8 MB
-/// ones; 16 KB cuts even a `MIN_BODY` body into 8 tasks, so a pool thread that wakes late still
-/// finds some, and claiming one (an atomic add) costs nothing beside it.
-pub(super) const TASK_BYTES: usize = 16 * 1024;
+/// About the text one task parses (~25 us of numbers). Measured with a free second core (min and
+/// median of 21-41, bodies of 0.2-2.9 MB): 32 and 64 KB alike, 16 KB 3-30% slower than either
+/// in three runs of four (not profiled); 32 KB still cuts a `MIN_BODY` body into 4 tasks, so a pool thread that wakes late finds some.
+pub(super) const TASK_BYTES: usize = 32 * 1024;
 
 /// The body parsed on several threads, or `None`: too small, one thread, or anything this path does
 /// not decide (parse it serially; see the module docs).
