@@ -37,10 +37,11 @@ use crate::parallel;
 /// it saves.
 pub(super) const MIN_BODY: usize = 128 * 1024;
 
-/// About the text one task parses (~25 us of numbers). Measured with a free second core (min and
-/// median of 21-41, bodies of 0.2-2.9 MB): 32 and 64 KB alike, 16 KB 3-30% slower than either
-/// in three runs of four (not profiled); 32 KB still cuts a `MIN_BODY` body into 4 tasks, so a pool thread that wakes late finds some.
-pub(super) const TASK_BYTES: usize = 32 * 1024;
+/// About the text one task parses (~50 us of numbers). Measured with a free second core (min and
+/// median of 21-41, bodies of 0.2-2.9 MB, six probe runs): 64 KB tasks 0-10% faster than 32 KB
+/// ones, those 3-30% faster than 16 KB ones (not profiled; fewer task boundaries); 8-512 KB alike
+/// on the 2.9 MB body. A `MIN_BODY` body still makes 2 tasks.
+pub(super) const TASK_BYTES: usize = 64 * 1024;
 
 /// The body parsed on several threads, or `None`: too small, one thread, or anything this path does
 /// not decide (parse it serially; see the module docs).

@@ -388,12 +388,12 @@ fn parallel_timing_probe() {
         let t = rounds(&[
             &|| assert!(fast::parse(b, &spec).is_some()),
             &|| assert!(parallel::parse_in_tasks(b, &spec, parallel::TASK_BYTES).is_some()),
-            &|| assert!(parallel::parse_in_tasks(b, &spec, 64 * 1024).is_some()),
+            &|| assert!(parallel::parse_in_tasks(b, &spec, 32 * 1024).is_some()),
             &|| assert!(fast::skim(b, &spec).is_some()),
         ]);
         eprintln!(
             "{shape:?} {} bytes: serial {}, parallel {} (ratio {:.2}x / {:.2}x / {:.2}x); \
-             tasks of 64 KB {}; skim {}",
+             tasks of 32 KB {}; skim {}",
             b.len(),
             show(t[0]),
             show(t[1]),
