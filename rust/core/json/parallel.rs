@@ -38,8 +38,8 @@ use crate::parallel;
 pub(super) const MIN_BODY: usize = 128 * 1024;
 
 /// About the text one task parses (~50 us of numbers). Measured with a free second core (min and
-/// median of 21-41, bodies of 0.2-2.9 MB, six probe runs): 64 KB tasks 0-10% faster than 32 KB
-/// ones, those 3-30% faster than 16 KB ones (not profiled; fewer task boundaries); 8-512 KB alike
+/// median of 21-41, bodies of 0.1-2.9 MB, eight probe runs): 32 and 64 KB within the noise of each
+/// other (either 5-30% ahead in some runs), 16 KB behind both in three runs of four; 8-512 KB alike
 /// on the 2.9 MB body. A `MIN_BODY` body still makes 2 tasks.
 pub(super) const TASK_BYTES: usize = 64 * 1024;
 
