@@ -20,8 +20,12 @@
 //! path returns the same for, bit for bit, and it returns every body above the size the fast path
 //! takes (tested in parallel_tests.rs).
 //!
-//! Measured: see `benches/results/rest/parallel-parse.md` (`parallel_timing_probe` in
-//! parallel_tests.rs).
+//! Measured (`parallel_timing_probe` in parallel_tests.rs, `benches.rest_parse_threads`; details in
+//! benches/results/rest/parallel-parse.md), AMD EPYC, 2 shared vCPUs: with the second core free,
+//! the 2.9 MB body in 1.3-1.6 ms instead of 2.2-3.0 ms (1.7-2.1x, min and median of 21), a
+//! [8,3,224,224] body (23 MB) 1.6-2.1x, of which the skim is ~2%; the REST p50 at concurrency 1 on
+//! the demo model 6.90 -> 5.67 ms, no loss at concurrency 8. While another process holds the
+//! second core, no gain (the caller parses every task itself) and the skim's ~2% lost.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -32,15 +36,15 @@ use super::tensor::{self, Tensor, Values};
 use crate::dtype::DType;
 use crate::parallel;
 
-/// Bodies smaller than this are parsed serially. Measured with a free second core: 1.3-1.5x at
-/// 104 KB (~75 us serially), at most 1.08x at 52 KB, where waking a pool thread takes about what
-/// it saves.
+/// Bodies smaller than this are parsed serially. Measured with a free second core: medians
+/// 1.1-1.4x at 104 KB (~75 us serially), 0.8-1.0x at 52 KB, where waking a pool thread costs about
+/// what it saves.
 pub(super) const MIN_BODY: usize = 128 * 1024;
 
 /// About the text one task parses (~50 us of numbers). Measured with a free second core (min and
-/// median of 21-41, bodies of 0.1-2.9 MB, eight probe runs): 32 and 64 KB within the noise of each
-/// other (either 5-30% ahead in some runs), 16 KB behind both in three runs of four; 8-512 KB alike
-/// on the 2.9 MB body. A `MIN_BODY` body still makes 2 tasks.
+/// median of 21-41, bodies of 0.1-2.9 MB, the probe runs that compared sizes): 32 and 64 KB within
+/// the noise of each other (either 5-30% ahead in some runs), 16 KB behind both in three runs of
+/// four; 8-512 KB alike on the 2.9 MB body. A `MIN_BODY` body still makes 2 tasks.
 pub(super) const TASK_BYTES: usize = 64 * 1024;
 
 /// The body parsed on several threads, or `None`: too small, one thread, or anything this path does
