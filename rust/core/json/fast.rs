@@ -19,6 +19,8 @@ use crate::dtype::DType;
 struct Scanner<'a> {
     b: &'a [u8],
     i: usize,
+    /// The parallel path's structural pass: innermost arrays of numbers are located, not parsed.
+    skim: bool,
 }
 
 impl<'a> Scanner<'a> {
@@ -115,7 +117,9 @@ impl<'a> Scanner<'a> {
             _ => {
                 // Numbers only: any other element after a number is a refusal on the serde path.
                 tensor.leaf(depth + 1).ok()?;
-                if let Values::F32(values) = &mut tensor.values {
+                if self.skim {
+                    len = self.skim_numbers(tensor, depth)?;
+                } else if let Values::F32(values) = &mut tensor.values {
                     // DT_FLOAT, the common case: `scan_f32` is `scan` + `Tensor::push`, cheaper.
                     loop {
                         let (y, i) = number::scan_f32(self.b, self.i)?;
@@ -140,6 +144,21 @@ impl<'a> Scanner<'a> {
             }
         }
         tensor.close(depth, len).ok()
+    }
+
+    /// The skim's innermost array of numbers, after its `[`: its span up to the first `]` is kept
+    /// for `parallel.rs` to parse. Its length is taken to be the one its depth had (that every array
+    /// there must have) or, for the first, its commas + 1; the parallel parse checks it.
+    fn skim_numbers(&mut self, tensor: &mut Tensor, depth: usize) -> Option<usize> {
+        let start = self.i;
+        let end = start + memchr::memchr(b']', &self.b[start..])?;
+        let len = match tensor.dims[depth] {
+            Some(len) => len,
+            None => memchr::memchr_iter(b',', &self.b[start..end]).count() + 1,
+        };
+        tensor.spans.push((start, end));
+        self.i = end + 1;
+        Some(len)
     }
 
     /// Row format: unnamed (the sole input's values) or named (objects of input -> value).
@@ -233,7 +252,26 @@ impl<'a> Scanner<'a> {
 
 /// The body parsed without serde, or `None`: parse it through serde (see the module docs).
 pub(super) fn parse(body: &[u8], expected: &[(String, DType)]) -> Option<JsonRequest> {
-    let mut s = Scanner { b: body, i: 0 };
+    let (format, tensors) = scan(body, expected, false)?;
+    Some(JsonRequest {
+        format,
+        inputs: tensors.into_iter().map(Tensor::finish).collect(),
+    })
+}
+
+/// The parallel path's structural pass: the same walk and `Tensor` calls as `parse`, but every
+/// innermost array of numbers is only located (`Tensor::spans`), its length assumed (see
+/// `skim_numbers`); `parallel.rs` parses them and checks the assumption.
+pub(super) fn skim(body: &[u8], expected: &[(String, DType)]) -> Option<(Format, Vec<Tensor>)> {
+    scan(body, expected, true)
+}
+
+fn scan(body: &[u8], expected: &[(String, DType)], skim: bool) -> Option<(Format, Vec<Tensor>)> {
+    let mut s = Scanner {
+        b: body,
+        i: 0,
+        skim,
+    };
     let mut format = None;
     let mut tensors = Vec::new();
     s.ws();
@@ -264,8 +302,5 @@ pub(super) fn parse(body: &[u8], expected: &[(String, DType)]) -> Option<JsonReq
     if s.i != body.len() {
         return None;
     }
-    Some(JsonRequest {
-        format: format?,
-        inputs: tensors.into_iter().map(Tensor::finish).collect(),
-    })
+    Some((format?, tensors))
 }

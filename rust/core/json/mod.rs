@@ -4,9 +4,12 @@
 pub mod error;
 mod fast;
 mod number;
+mod parallel;
 pub mod request;
 pub mod response;
 pub mod tensor;
 
+#[cfg(test)]
+mod parallel_tests;
 #[cfg(test)]
 mod request_tests;

@@ -1,6 +1,7 @@
 //! TF Serving REST predict bodies -> typed tensors, in one pass over the JSON text.
 //!
-//! Two paths, one result. The fast path (`fast.rs`) reads the common bodies (numbers in nested
+//! Two paths, one result (three for bodies above `parallel::MIN_BODY`: `parallel.rs` parses their
+//! numbers on several threads, or leaves the body to these two). The fast path (`fast.rs`) reads the common bodies (numbers in nested
 //! arrays) with a hand-written scanner (`number.rs`: SWAR digits, correctly rounded values) and gives
 //! up on anything else; the serde path then streams the body through serde_json with
 //! `DeserializeSeed`s that write every number straight into the typed vector of the model input it
@@ -34,6 +35,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 
 use super::error::{ErrorKind, JsonError};
 use super::fast;
+use super::parallel;
 use super::tensor::{JsonInput, Malformed, Number, Tensor};
 use crate::dtype::DType;
 
@@ -608,10 +610,30 @@ impl<'de> Visitor<'de> for Inputs<'_, '_> {
 
 /// Parses a predict body. `expected` is the model's inputs with their dtypes (what numbers become).
 pub fn parse(body: &[u8], expected: &[(String, DType)]) -> Result<JsonRequest, JsonError> {
+    // Large bodies on several threads (`parallel.rs`); what it leaves is parsed serially.
+    if let Some(parsed) = parallel::parse(body, expected) {
+        return Ok(parsed);
+    }
+    parse_serial(body, expected)
+}
+
+/// The serial paths alone: the fast path, then serde (what `parse` does below the parallel path's
+/// size, and with every body the parallel path leaves).
+pub fn parse_serial(body: &[u8], expected: &[(String, DType)]) -> Result<JsonRequest, JsonError> {
     if let Some(parsed) = fast::parse(body, expected) {
         return Ok(parsed);
     }
     parse_serde(body, expected)
+}
+
+/// The parallel path alone at any size, in tasks of about `task_bytes` of text (for fuzz/): `None`
+/// where it leaves the body to the serial paths, else their result.
+pub fn parse_parallel(
+    body: &[u8],
+    expected: &[(String, DType)],
+    task_bytes: usize,
+) -> Option<JsonRequest> {
+    parallel::parse_in_tasks(body, expected, task_bytes.max(1))
 }
 
 /// The serde path alone: every body the fast path leaves, and every refusal.

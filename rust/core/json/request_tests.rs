@@ -7,7 +7,7 @@ use super::request::{parse, parse_serde, Format, JsonRequest};
 use super::tensor::{Number, Values, MAX_DEPTH};
 use crate::dtype::DType;
 
-fn inputs(spec: &[(&str, DType)]) -> Vec<(String, DType)> {
+pub(super) fn inputs(spec: &[(&str, DType)]) -> Vec<(String, DType)> {
     spec.iter().map(|&(n, d)| (n.to_string(), d)).collect()
 }
 
@@ -313,10 +313,10 @@ fn timing_probe() {
 }
 
 /// SplitMix64: reproducible random cases without a dependency.
-struct Rng(u64);
+pub(super) struct Rng(pub(super) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(super) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -324,11 +324,11 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    fn below(&mut self, n: usize) -> usize {
+    pub(super) fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
 
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+    pub(super) fn pick<T: Copy>(&mut self, items: &[T]) -> T {
         items[self.below(items.len())]
     }
 
@@ -451,7 +451,7 @@ const EDGE_NUMBERS: &[&str] = &[
 
 /// A random number's text: a float32 or float64 as Python writes it, digits with a point and an
 /// exponent anywhere, a halfway case rounded to 17-19 digits, an integer, or an edge case.
-fn random_number(rng: &mut Rng) -> String {
+pub(super) fn random_number(rng: &mut Rng) -> String {
     match rng.below(8) {
         0 => {
             let x = f32::from_bits(rng.next() as u32);
@@ -673,7 +673,7 @@ fn nudge(text: &str, by: i64) -> String {
     format!("{}.{frac}", if int.is_empty() { "0" } else { int })
 }
 
-const NUMERIC: &[DType] = &[
+pub(super) const NUMERIC: &[DType] = &[
     DType::Float,
     DType::Double,
     DType::Half,
@@ -721,7 +721,12 @@ fn random_tensor(rng: &mut Rng, shape: &[usize], ws: &[&str]) -> String {
 }
 
 /// A random body: row or column, named or unnamed, with or without other keys.
-fn random_body(rng: &mut Rng, spec: &[(String, DType)], shape: &[usize], ws: &[&str]) -> String {
+pub(super) fn random_body(
+    rng: &mut Rng,
+    spec: &[(String, DType)],
+    shape: &[usize],
+    ws: &[&str],
+) -> String {
     let value = match rng.below(4) {
         0 => {
             let mut rows = vec![1 + rng.below(3)];

@@ -99,7 +99,8 @@ impl fmt::Display for Number {
     }
 }
 
-fn to_int<T: TryFrom<i64> + TryFrom<u64>>(n: Number) -> Option<T> {
+/// `n` as an integer type; `None` when out of its range or a fraction (the push's refusal).
+pub(super) fn to_int<T: TryFrom<i64> + TryFrom<u64>>(n: Number) -> Option<T> {
     match n {
         Number::U(v) => T::try_from(v).ok(),
         Number::I(v) => T::try_from(v).ok(),
@@ -115,12 +116,27 @@ fn to_int<T: TryFrom<i64> + TryFrom<u64>>(n: Number) -> Option<T> {
     }
 }
 
-fn to_f64(n: Number) -> f64 {
+pub(super) fn to_f64(n: Number) -> f64 {
     match n {
         Number::U(v) => v as f64,
         Number::I(v) => v as f64,
         Number::F(v) => v,
     }
+}
+
+/// `n` as DT_FLOAT takes it; `None` when a finite value overflows f32 (the push's refusal).
+#[inline]
+pub(super) fn to_f32(n: Number) -> Option<f32> {
+    let x = to_f64(n);
+    let y = x as f32;
+    (!(y.is_infinite() && x.is_finite())).then_some(y)
+}
+
+/// `n` as DT_HALF takes it (the bit pattern); `None` when a finite value overflows f16.
+#[inline]
+pub(super) fn to_f16_bits(n: Number) -> Option<u16> {
+    let y = half::f16::from_f64(to_f64(n));
+    (!(y.is_infinite() && to_f64(n).is_finite())).then_some(y.to_bits())
 }
 
 /// Accumulates one tensor: its values and, per nesting depth, the array length seen there.
@@ -134,6 +150,9 @@ pub(super) struct Tensor {
     pub(super) rank: Option<usize>,
     /// Named row format: how many instances gave this input (its dim 0).
     pub(super) instances: usize,
+    /// Only when the parallel path's skim (`parallel.rs`) made this tensor: where each innermost
+    /// array of numbers lies in the body (from after its `[` to its `]`), its numbers not parsed yet.
+    pub(super) spans: Vec<(usize, usize)>,
 }
 
 /// A tensor-level problem: which kind it is depends on the format (instance or input).
@@ -148,6 +167,7 @@ impl Tensor {
             dims: Vec::new(),
             rank: None,
             instances: 0,
+            spans: Vec::new(),
         }
     }
 
@@ -217,22 +237,9 @@ impl Tensor {
             ))
         };
         match &mut self.values {
-            Values::F32(v) => {
-                let x = to_f64(n);
-                let y = x as f32;
-                if y.is_infinite() && x.is_finite() {
-                    return Err(out_of_range());
-                }
-                v.push(y)
-            }
+            Values::F32(v) => v.push(to_f32(n).ok_or_else(out_of_range)?),
             Values::F64(v) => v.push(to_f64(n)),
-            Values::F16(v) => {
-                let y = half::f16::from_f64(to_f64(n));
-                if y.is_infinite() && to_f64(n).is_finite() {
-                    return Err(out_of_range());
-                }
-                v.push(y.to_bits())
-            }
+            Values::F16(v) => v.push(to_f16_bits(n).ok_or_else(out_of_range)?),
             Values::I8(v) => v.push(to_int(n).ok_or_else(out_of_range)?),
             Values::I16(v) => v.push(to_int(n).ok_or_else(out_of_range)?),
             Values::I32(v) => v.push(to_int(n).ok_or_else(out_of_range)?),
