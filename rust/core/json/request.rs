@@ -1,14 +1,14 @@
 //! TF Serving REST predict bodies -> typed tensors, in one pass over the JSON text.
 //!
 //! Two paths, one result (three for bodies above `parallel::MIN_BODY`: `parallel.rs` parses their
-//! numbers on several threads, or leaves the body to these two). The fast path (`fast.rs`) reads the common bodies (numbers in nested
-//! arrays) with a hand-written scanner (`number.rs`: SWAR digits, correctly rounded values) and gives
-//! up on anything else; the serde path then streams the body through serde_json with
-//! `DeserializeSeed`s that write every number straight into the typed vector of the model input it
-//! belongs to (the model's precision is known before parsing), and that track the nesting to check
-//! that arrays are rectangular. Every refusal comes from the serde path. No JSON tree is built: a
-//! [1,3,224,224] image is 150,528 numbers, and a `serde_json::Value` per number would cost more than
-//! the parse itself.
+//! numbers on several threads, or leaves the body to these two). The fast path (`fast.rs`) reads the
+//! common bodies (numbers in nested arrays) with a hand-written scanner (`number.rs`: SWAR digits,
+//! correctly rounded values) and gives up on anything else; the serde path then streams the body
+//! through serde_json with `DeserializeSeed`s that write every number straight into the typed
+//! vector of the model input it belongs to (the model's precision is known before parsing), and
+//! that track the nesting to check that arrays are rectangular. Every refusal comes from the serde
+//! path. No JSON tree is built: a [1,3,224,224] image is 150,528 numbers, and a `serde_json::Value`
+//! per number would cost more than the parse itself.
 //!
 //! Measured on a 2.9 MB body of that image as `json.dumps` writes it, 17-digit floats
 //! (`timing_probe` in request_tests.rs, release, min of 15, 2 shared cores, load 4.9-6.5): this parse
