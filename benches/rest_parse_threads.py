@@ -24,6 +24,7 @@ import numpy as np
 import ovms_rs
 
 from benches import rest_load
+from benches.stats import cpu_model
 from benches.targets import exit_on_sigterm
 from benches.workloads import DEMO_MODEL, build_tiny_model
 
@@ -56,7 +57,7 @@ def main() -> None:
         "demo": (ovms_rs.DEMO_MODEL_NAME, DEMO_MODEL),
         "tiny": ("tiny", build_tiny_model(tmp / "tiny")),
     }
-    print(f"cpu: {rest_load._cpu()}; load average: {os.getloadavg()}")
+    print(f"cpu: {cpu_model()}, {os.cpu_count()} cores; load average: {os.getloadavg()}")
     print(
         "| model | concurrency | REST p50, serial parse | REST p50, parallel parse | ratio "
         "| req/s serial / parallel | gRPC p50 | REST - gRPC, serial / parallel |"
