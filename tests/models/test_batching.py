@@ -447,3 +447,16 @@ def test_a_batch_of_one_runs_on_a_static_twin(tmp_path: Path) -> None:
         np.testing.assert_array_equal(_submit(padded, 1), np.full((1, 4), 2, np.float32))
     finally:
         padded.retire()
+
+
+def test_no_batch_dimension_no_batcher_and_no_twin(tmp_path: Path) -> None:
+    """An input whose layout has no N: the version serves unbatched, with no batch-1 twin compiled."""
+    tiny_repo(tmp_path / "m", [2], shape=[1, 4])
+    config = model_config("tiny", tmp_path / "m", batching={"max_batch_size": 8}, layout="CW")
+    mv = ModelVersion("tiny", 2, tmp_path / "m" / "2", config)
+    assert mv.load(ov.Core())
+    try:
+        assert mv.batcher is None and mv.compiled().twins == {}
+        np.testing.assert_array_equal(_submit(mv, 1), np.full((1, 4), 2, np.float32))
+    finally:
+        mv.retire()

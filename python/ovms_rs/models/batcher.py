@@ -41,6 +41,7 @@ from .infer_pool import QueueFull, WaitTimedOut
 from .inference import run_inference
 
 if TYPE_CHECKING:
+    from .model_io import InputBinding
     from .version import Compiled, Encode, ModelVersion, Ports
 
 log = logging.getLogger(__name__)
@@ -82,10 +83,10 @@ class _Task:
         self.done.acquire()  # released when the task is complete
 
 
-def batch_axes(version: ModelVersion) -> dict[int, int] | None:
+def batch_axes(inputs: Mapping[str, InputBinding]) -> dict[int, int] | None:
     """{model port: batch axis in the model's layout}, or None when an input has no batch dimension."""
     axes: dict[int, int] = {}
-    for binding in version.inputs.values():
+    for binding in inputs.values():
         if (
             binding.transpose_to is not None
         ):  # arrays reach the batcher transposed to the model layout

@@ -276,10 +276,15 @@ class ModelVersion:
         is compiled a second time at batch 1, each infer request of the pool gets a twin there, and a
         batch of one row runs on the twin of the infer request it holds (so nireq still bounds the
         inferences in flight). Costs a second compilation's load time and memory; skipped when the batch
-        of one would be padded, and when the batch-1 shapes are not all static."""
+        of one would be padded, when batching is off for want of a batch dimension, and when the batch-1
+        shapes are not all static."""
+        from .batcher import batch_axes
+
         batching = self.config.batching
         if batching is None or batching.max_batch_size == 1 or batching.padded_size(1) != 1:
             return
+        if batch_axes(active.inputs) is None:
+            return  # served unbatched (`_start_batcher`)
         model = core.read_model(str(repository.find_model_file(self.path)))
         reshape(model, dataclasses.replace(self.config, batch_size=Dim.static(1)), layouts, {})
         if any(node.get_partial_shape().is_dynamic for node in model.inputs):
@@ -306,7 +311,7 @@ class ModelVersion:
 
         if self.config.batching is None:
             return
-        axes = batch_axes(self)
+        axes = batch_axes(self.inputs)
         if axes is None:
             log.warning(
                 "Batching disabled for %s version %d: an input has no batch dimension",
