@@ -5,7 +5,7 @@
 use super::fast;
 use super::parallel;
 use super::request::{parse, parse_serde};
-use super::request_tests::{inputs, random_body, Rng, NUMERIC};
+use super::request_tests::{inputs, random_body, random_cases, random_ws, Rng, NUMERIC};
 use crate::dtype::DType;
 
 /// `parallel` answers exactly when the fast path does, with the same result (Debug shows every
@@ -37,17 +37,9 @@ fn same_as_serial(body: &[u8], spec: &[(String, DType)], task_bytes: usize) -> b
 fn parallel_matches_serial_on_random_bodies() {
     let mut rng = Rng(17);
     let mut taken = 0;
-    let cases = if cfg!(debug_assertions) {
-        20_000
-    } else {
-        200_000
-    };
+    let cases = random_cases();
     for _ in 0..cases {
-        let ws: &[&str] = match rng.below(3) {
-            0 => &[""],
-            1 => &["", " "],
-            _ => &["", " ", "\n", "\t", "\r\n  "],
-        };
+        let ws = random_ws(&mut rng);
         let shape: Vec<usize> = (0..rng.below(5)).map(|_| rng.below(5)).collect();
         let spec: Vec<(String, DType)> = (0..1 + rng.below(3))
             .map(|i| (["x", "y", "z"][i].to_string(), rng.pick(NUMERIC)))

@@ -451,6 +451,24 @@ const EDGE_NUMBERS: &[&str] = &[
 
 /// A random number's text: a float32 or float64 as Python writes it, digits with a point and an
 /// exponent anywhere, a halfway case rounded to 17-19 digits, an integer, or an edge case.
+/// How many random bodies a property test runs: fewer in debug builds.
+pub(super) fn random_cases() -> usize {
+    if cfg!(debug_assertions) {
+        20_000
+    } else {
+        200_000
+    }
+}
+
+/// The whitespace a random body puts between its tokens: none, spaces, or every kind JSON allows.
+pub(super) fn random_ws(rng: &mut Rng) -> &'static [&'static str] {
+    match rng.below(3) {
+        0 => &[""],
+        1 => &["", " "],
+        _ => &["", " ", "\n", "\t", "\r\n  "],
+    }
+}
+
 pub(super) fn random_number(rng: &mut Rng) -> String {
     match rng.below(8) {
         0 => {
@@ -780,17 +798,9 @@ fn fast_path_matches_serde_on_random_bodies() {
     let mut rng = Rng(3);
     let (mut accepted, mut taken) = (0, 0);
     let mut left: Vec<String> = Vec::new();
-    let cases = if cfg!(debug_assertions) {
-        20_000
-    } else {
-        200_000
-    };
+    let cases = random_cases();
     for _ in 0..cases {
-        let ws: &[&str] = match rng.below(3) {
-            0 => &[""],
-            1 => &["", " "],
-            _ => &["", " ", "\n", "\t", "\r\n  "],
-        };
+        let ws = random_ws(&mut rng);
         let shape: Vec<usize> = (0..rng.below(4)).map(|_| rng.below(4)).collect();
         let names = ["x", "y", if rng.below(10) == 0 { "b64" } else { "z" }];
         let spec: Vec<(String, DType)> = (0..1 + rng.below(3))
