@@ -449,8 +449,6 @@ const EDGE_NUMBERS: &[&str] = &[
     "1 2",
 ];
 
-/// A random number's text: a float32 or float64 as Python writes it, digits with a point and an
-/// exponent anywhere, a halfway case rounded to 17-19 digits, an integer, or an edge case.
 /// How many random bodies a property test runs: fewer in debug builds.
 pub(super) fn random_cases() -> usize {
     if cfg!(debug_assertions) {
@@ -469,6 +467,8 @@ pub(super) fn random_ws(rng: &mut Rng) -> &'static [&'static str] {
     }
 }
 
+/// A random number's text: a float32 or float64 as Python writes it, digits with a point and an
+/// exponent anywhere, a halfway case rounded to 17-19 digits, an integer, or an edge case.
 pub(super) fn random_number(rng: &mut Rng) -> String {
     match rng.below(8) {
         0 => {
