@@ -134,19 +134,12 @@ fn body(
     }
 }
 
-const NUMBERS: &[DType] = &[
-    DType::Float,
-    DType::Double,
-    DType::Half,
-    DType::Int8,
-    DType::Int16,
-    DType::Int32,
-    DType::Int64,
-    DType::UInt8,
-    DType::UInt16,
-    DType::UInt32,
-    DType::UInt64,
-];
+/// The dtypes numbers become: `NUMERIC` without BOOL and STRING (its last two), which refuse numbers.
+const NUMBERS: &[DType] = NUMERIC.split_at(NUMERIC.len() - 2).0;
+const _: () = assert!(matches!(
+    NUMERIC.split_at(NUMERIC.len() - 2).1,
+    [DType::Bool, DType::String]
+));
 
 /// Valid bodies of every format, numeric dtype, batch and several separators, cut into tasks of
 /// several sizes: the parallel path takes each one, and its result is the serial paths'.
