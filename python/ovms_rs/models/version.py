@@ -260,18 +260,19 @@ class ModelVersion:
             compiled, pool, inputs, outputs, tuple(output_ports), model_names, len(requests)
         )
         if not overrides:
-            self._twins(core, layouts, active, requests)
+            self._twins(core, model, layouts, active, requests)
         return active
 
     def _twins(
         self,
         core: ov.Core,
+        model: ov.Model,
         layouts: dict[str, Any],
         active: Compiled,
         requests: list[ov.InferRequest],
     ) -> None:
         """With batching, the model is compiled with a `1:max_batch_size` batch dimension, and a batch of
-        one runs 11-13 % slower on it than on the static shape that batching off compiles (demo model,
+        one runs 8-13 % slower on it than on the static shape that batching off compiles (demo model,
         BENCHMARKS.md "Dynamic batching"). A lone request is the common case at low load, so the model
         is compiled a second time at batch 1, each infer request of the pool gets a twin there, and a
         batch of one row runs on the twin of the infer request it holds (so nireq still bounds the
@@ -285,12 +286,13 @@ class ModelVersion:
             return
         if batch_axes(active.inputs) is None:
             return  # served unbatched (`_start_batcher`)
-        model = core.read_model(str(repository.find_model_file(self.path)))
-        reshape(model, dataclasses.replace(self.config, batch_size=Dim.static(1)), layouts, {})
-        if any(node.get_partial_shape().is_dynamic for node in model.inputs):
+        # A copy of the model `_compile` read (not a second read of its files), at batch 1.
+        one = model.clone()
+        reshape(one, dataclasses.replace(self.config, batch_size=Dim.static(1)), layouts, {})
+        if any(node.get_partial_shape().is_dynamic for node in one.inputs):
             return
         single = core.compile_model(
-            model, self.config.target_device, self.config.compile_properties()
+            one, self.config.target_device, self.config.compile_properties()
         )
         active.twin_shapes = {
             port: tuple(node.get_shape()) for port, node in enumerate(single.inputs)
