@@ -111,14 +111,7 @@ def run_workload(
     result: dict[str, Any] = {"title": workload.title, "inprocess": {}, "points": {}}
     result["inprocess"] = inprocess_curve(workload, args, server_cpu, logs)
     nireq = next(iter(result["inprocess"].values()))["nireq"]
-    common = [
-        "--model_name",
-        workload.model_name,
-        "--model_path",
-        str(workload.model_path),
-        "--nireq",
-        str(nireq),
-    ]
+    common = [*workload.serve_args(), "--nireq", str(nireq)]
     servers = {
         OFF: Server(
             OFF, ["ovms_rs", "serve"], common, server_cpu, logs / f"{workload.key}-off.log"

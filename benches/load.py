@@ -220,15 +220,7 @@ def run_workload(
             plugin_config={},
         )
         result["openvino"] = info
-        common = [
-            "--model_name",
-            workload.model_name,
-            "--model_path",
-            str(workload.model_path),
-            "--nireq",
-            str(info["nireq"]),
-            *workload.server_args,
-        ]
+        common = [*workload.serve_args(), "--nireq", str(info["nireq"])]
         servers[OVMS_RS] = Server(
             OVMS_RS, ["ovms_rs", "serve"], common, server_cpu, logs / f"{workload.key}-ovms_rs.log"
         )

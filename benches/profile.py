@@ -136,14 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             server = Server(
                 "ovms_rs",
                 ["ovms_rs", "serve"],
-                [
-                    "--model_name",
-                    workload.model_name,
-                    "--model_path",
-                    str(workload.model_path),
-                    *workload.server_args,
-                    *args.server_args.split(),
-                ],
+                [*workload.serve_args(), *args.server_args.split()],
                 server_cpu,
                 args.out / "server.log",
             )

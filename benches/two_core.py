@@ -55,14 +55,7 @@ def main() -> None:
             server = Server(
                 "ovms_rs",
                 ["ovms_rs", "serve"],
-                [
-                    "--model_name",
-                    workload.model_name,
-                    "--model_path",
-                    str(workload.model_path),
-                    "--plugin_config",
-                    json.dumps(THROUGHPUT),
-                ],
+                [*workload.serve_args(), "--plugin_config", json.dumps(THROUGHPUT)],
                 None,
                 logs / "server.log",
             )

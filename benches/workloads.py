@@ -35,6 +35,16 @@ class Workload:
     # Extra flags for both servers (ovms_rs's CLI flag names; the plain server takes the same ones).
     server_args: tuple[str, ...] = field(default=())
 
+    def serve_args(self) -> list[str]:
+        """The flags that serve this workload's model: its name, its repository, `server_args`."""
+        return [
+            "--model_name",
+            self.model_name,
+            "--model_path",
+            str(self.model_path),
+            *self.server_args,
+        ]
+
     def requests(self, seed: int = 0) -> list[bytes]:
         """Serialized PredictRequests, built once; the load generator cycles through them."""
         if self.binary:
