@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -61,9 +62,18 @@ def _wait_http(port: int, path: str, timeout: float = 120) -> None:
     raise RuntimeError(f"port {port} did not answer")
 
 
-def _start(kind: str, name: str, path: Path) -> tuple[subprocess.Popen[bytes], int, int]:
+def _start(
+    kind: str, name: str, path: Path, env_changes: Mapping[str, str | None] | None = None
+) -> tuple[subprocess.Popen[bytes], int, int]:
+    """A server of `kind` on free ports; `env_changes`: variables its environment gets (or, None,
+    loses) beside this process's, which it inherits without the proxy ones."""
     rest, grpc_port = _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    for key, value in (env_changes or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
     if kind == "ovms_rs":
         cmd = [
             sys.executable,

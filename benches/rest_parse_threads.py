@@ -30,15 +30,8 @@ from benches.workloads import DEMO_MODEL, build_tiny_model
 
 
 def _server(name: str, path: Path, threads: str | None) -> tuple[subprocess.Popen[bytes], int, int]:
-    saved = os.environ.pop("RAYON_NUM_THREADS", None)
-    if threads is not None:
-        os.environ["RAYON_NUM_THREADS"] = threads
-    try:
-        return rest_load._start("ovms_rs", name, path)
-    finally:
-        os.environ.pop("RAYON_NUM_THREADS", None)
-        if saved is not None:
-            os.environ["RAYON_NUM_THREADS"] = saved
+    """An ovms_rs server whose rayon pool has `threads` threads (None: rayon's default, one a CPU)."""
+    return rest_load._start("ovms_rs", name, path, {"RAYON_NUM_THREADS": threads})
 
 
 def main() -> None:
