@@ -135,8 +135,9 @@ pub(super) fn to_f32(n: Number) -> Option<f32> {
 /// `n` as DT_HALF takes it (the bit pattern); `None` when a finite value overflows f16.
 #[inline]
 pub(super) fn to_f16_bits(n: Number) -> Option<u16> {
-    let y = half::f16::from_f64(to_f64(n));
-    (!(y.is_infinite() && to_f64(n).is_finite())).then_some(y.to_bits())
+    let x = to_f64(n);
+    let y = half::f16::from_f64(x);
+    (!(y.is_infinite() && x.is_finite())).then_some(y.to_bits())
 }
 
 /// Accumulates one tensor: its values and, per nesting depth, the array length seen there.
