@@ -159,10 +159,14 @@ pub fn request_object<'py>(
     len: usize,
 ) -> PyResult<Bound<'py, PyAny>> {
     if chunks.len() == 1 {
-        let bytes = chunks.pop().expect("one chunk");
-        return Ok(Bound::new(py, RequestBody { bytes })?.into_any());
+        return request_body(py, chunks.pop().expect("one chunk"));
     }
     Ok(bytearray_from_chunks(py, chunks, len)?.into_any())
+}
+
+/// A request received into one buffer, handed over as it lies there (`RequestBody`, no copy).
+pub fn request_body(py: Python<'_>, bytes: Bytes) -> PyResult<Bound<'_, PyAny>> {
+    Ok(Bound::new(py, RequestBody { bytes })?.into_any())
 }
 
 /// A Python `bytes` object as the transport's `Bytes`, without copying it.

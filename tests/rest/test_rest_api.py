@@ -103,6 +103,39 @@ def test_ten_photos_classified_and_same_numbers_as_grpc(
         )  # shortest round-trip floats: exactly the same
 
 
+def test_body_in_one_piece_in_many_and_chunked_gives_the_same_answer(
+    rest_server: ServerProcess,
+) -> None:
+    """The transport gathers a body's pieces as they arrive (`rust/rest/service.rs`): the same photo
+    sent in one write, as a declared body in 64 KiB writes, and chunked (no Content-Length, pieces of
+    odd sizes) gets the same numbers."""
+    path, label = labeled_photos()[0]
+    body = json.dumps({"instances": photo_nchw(path).tolist()}).encode()
+    url = f"{rest_server.rest_url}/v1/models/{DEMO}:predict"
+    answers = []
+    whole = requests.post(url, data=body, timeout=60)
+    answers.append(whole)
+    connection = http.client.HTTPConnection("127.0.0.1", rest_server.rest_port, timeout=60)
+    connection.putrequest("POST", f"/v1/models/{DEMO}:predict")
+    connection.putheader("Content-Length", str(len(body)))
+    connection.endheaders()
+    for at in range(0, len(body), 65536):
+        connection.send(body[at : at + 65536])
+    declared = connection.getresponse()
+    assert declared.status == 200
+    declared_json = json.loads(declared.read())
+    connection.close()
+    pieces = (body[at : at + 40_001] for at in range(0, len(body), 40_001))
+    chunked = requests.post(url, data=pieces, timeout=60)
+    answers.append(chunked)
+    for reply in answers:
+        assert reply.status_code == 200, reply.text
+    prob = np.asarray(whole.json()["predictions"], dtype=np.float32)
+    assert int(prob.argmax()) == label
+    assert chunked.json() == whole.json() == declared_json
+    assert "Content-Length" not in chunked.request.headers
+
+
 def test_b64_jpeg_photos_classified(rest_nhwc_server: ServerProcess) -> None:
     photos = labeled_photos()
     instances = [{"b64": base64.b64encode(p.read_bytes()).decode()} for p, _ in photos]

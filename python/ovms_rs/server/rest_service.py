@@ -39,7 +39,8 @@ from .prediction_service import metadata_response
 
 log = logging.getLogger(__name__)
 
-RequestBody = Union[bytes, bytearray]
+# From the native transport a `_native.RequestBody` (the body in one buffer, no copy); bytes in tests.
+RequestBody = Union[bytes, bytearray, _native.RequestBody]
 Reply = tuple[int, bytes]
 RestMethod = Callable[[str, int, Union[str, None], RequestBody, Union[float, None]], Reply]
 
