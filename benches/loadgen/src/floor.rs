@@ -299,7 +299,14 @@ impl Infer {
         let input = &mut message[start..start + bytes];
         let mut scratch: Vec<u8> = Vec::new();
         let input = if (input.as_ptr() as usize).is_multiple_of(ALIGN) {
-            if self.wrapped.fetch_add(1, Ordering::Relaxed) == 0 {
+            let n = self.wrapped.fetch_add(1, Ordering::Relaxed) + 1;
+            if n >= 1024 && n.is_power_of_two() {
+                eprintln!(
+                    "floor+openvino: {n} inputs wrapped without a copy, {} copied",
+                    self.copied.load(Ordering::Relaxed)
+                );
+            }
+            if n == 1 {
                 eprintln!("floor+openvino: tensor_content at offset {offset}: aligned, wrapped without a copy");
             }
             input
