@@ -51,6 +51,8 @@ FLOOR_STEPS = {
 # BENCHMARKS.md's "design change that would remove Python from the floor".
 OPENVINO_FLOOR = "floor+openvino"
 OPENVINO_FLOOR_WORKLOADS = ("a", "c")
+# The same with tensor_content copied into the infer request's own input tensor instead of wrapped ((c)).
+OPENVINO_FLOOR_COPY = "floor+openvino+copy-in"
 # Informational, workload (c) only: ovms_rs on grpcio's server instead of its Rust transport.
 OVMS_RS_GRPCIO = "ovms_rs-grpcio"
 TARGETS = (IN_PROCESS, OVMS_RS, PLAIN)
@@ -253,9 +255,12 @@ def run_workload(
         floor_binary = ""
         if workload.key == "c" or (args.floor_steps and workload.key in OPENVINO_FLOOR_WORKLOADS):
             floor_binary = str(build_loadgen(FLOOR_BINARY))  # once: each cargo call costs a second
-        if args.floor_steps and workload.key in OPENVINO_FLOOR_WORKLOADS:
-            servers[OPENVINO_FLOOR] = Server(
-                OPENVINO_FLOOR,
+        openvino_floors = {OPENVINO_FLOOR: [], OPENVINO_FLOOR_COPY: ["--input-copy"]}
+        for name, extra in openvino_floors.items() if args.floor_steps else ():
+            if workload.key not in OPENVINO_FLOOR_WORKLOADS or (extra and workload.key != "c"):
+                continue
+            servers[name] = Server(
+                name,
                 [],
                 [
                     "--infer",
@@ -268,9 +273,10 @@ def run_workload(
                     str(info["nireq"]),
                     "--threads",
                     str(info["threads"]),
+                    *extra,
                 ],
                 server_cpu,
-                logs / f"{workload.key}-floor-openvino.log",
+                logs / f"{workload.key}-{name}.log",
                 program=[floor_binary],
             )
         if workload.key == "c":

@@ -26,6 +26,7 @@ TARGETS = (
     "floor+copy+hand-off",
     "floor+python",
     "floor+openvino",
+    "floor+openvino+copy-in",
 )
 
 
@@ -416,7 +417,9 @@ def markdown(results: dict[str, Any]) -> str:
         "this stack can beat.",
         "floor+openvino ((a) and (c), with --floor-steps, informational): that floor doing a Python-free "
         "Predict (`ovms-rs-floor --infer`: parse with ovms_rs_core, infer through OpenVINO's C API on a "
-        "blocking-pool thread, answer the model's output): the ceiling of a Rust serving path.",
+        "blocking-pool thread, answer the model's output): the ceiling of a Rust serving path. "
+        "floor+openvino+copy-in ((c)): the same, the input copied into the infer request's own tensor "
+        "instead of wrapped.",
         "",
         "CPU-normalised: in-process CPU per request / this target's, i.e. the throughput ratio if each had "
         "the core to itself (the wall-clock ratio also depends on who else ran on that core during the "
@@ -453,6 +456,7 @@ def plot(results: dict[str, Any], path: Path) -> Path | None:
         "floor+copy+hand-off": ("tab:cyan", ":", "+"),
         "floor+python": ("tab:pink", ":", "+"),
         "floor+openvino": ("tab:brown", "-.", "*"),
+        "floor+openvino+copy-in": ("tab:purple", "-.", "*"),
         "ovms_rs-grpcio": ("tab:red", ":", "d"),
     }
     for col, (key, w) in enumerate(workloads.items()):

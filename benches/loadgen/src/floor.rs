@@ -12,7 +12,7 @@
 //! `--hand-off` answers from a blocking-pool thread (where the server runs its Python handler), so the
 //! request crosses threads twice as the server's does.
 //!
-//!     ovms-rs-floor --port N --infer MODEL.xml [--nireq N] [--threads N] [--openvino-c LIB]
+//!     ovms-rs-floor --port N --infer MODEL.xml [--nireq N] [--threads N] [--openvino-c LIB] [--input-copy]
 //!
 //! `--infer`: instead of the canned reply, what a Python-free Predict would do (issue 20's "design change
 //! that would remove Python from the floor"): gather the message, parse the PredictRequest
@@ -23,6 +23,8 @@
 //! requests of ONE compiled model (CPU, PERFORMANCE_HINT=LATENCY, INFERENCE_NUM_THREADS=`--threads`
 //! unless 0), and answer a real PredictResponse with the model's output. OpenVINO's C API is loaded at
 //! run time from LIB (or $OVMS_RS_OPENVINO_C): `openvino/libs/libopenvino_c.so*` of the wheel.
+//! `--input-copy` copies tensor_content into the infer request's own input tensor instead of wrapping
+//! it, for comparison.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -71,6 +73,7 @@ fn main() {
             &xml,
             number("--nireq", 1),
             number("--threads", 0),
+            args.iter().any(|a| a == "--input-copy"),
         ))
     });
     let reply = match (&infer, value("--reply")) {
@@ -222,12 +225,14 @@ struct Infer {
     /// Where the previous request's tensor_content began in its message: the next one is gathered so
     /// that this offset is aligned.
     offset_hint: AtomicUsize,
+    /// --input-copy: copy tensor_content into the request's own input tensor instead of wrapping it.
+    copy_in: bool,
     wrapped: AtomicU64,
     copied: AtomicU64,
 }
 
 impl Infer {
-    fn load(library: &str, xml: &str, nireq: usize, threads: usize) -> Infer {
+    fn load(library: &str, xml: &str, nireq: usize, threads: usize, copy_in: bool) -> Infer {
         let (model, requests) = openvino::compile(library, xml, nireq, threads)
             .unwrap_or_else(|e| panic!("OpenVINO: {e}"));
         assert_eq!(model.input_type, openvino::F32, "an f32 input");
@@ -270,6 +275,7 @@ impl Infer {
             free: Mutex::new(requests),
             returned: Condvar::new(),
             offset_hint: AtomicUsize::new(0),
+            copy_in,
             wrapped: AtomicU64::new(0),
             copied: AtomicU64::new(0),
         }
@@ -295,6 +301,13 @@ impl Infer {
         }
         drop(chunks);
         let (offset, bytes) = self.check(&message[shift..])?;
+        if self.copy_in {
+            let input = &message[shift + offset..shift + offset + bytes];
+            let mut request = self.take();
+            let answer = request.infer_copying(input, |prob| self.reply(prob));
+            self.put(request);
+            return answer.map_err(|e| (INTERNAL, e));
+        }
         let start = shift + offset;
         let input = &mut message[start..start + bytes];
         let mut scratch: Vec<u8> = Vec::new();
@@ -323,22 +336,25 @@ impl Infer {
             &mut scratch[pad..]
         };
         let mut request = self.take();
-        let answer = request.infer(input, &self.model.input_shape, |prob| {
-            let outputs = [Output {
-                name: self.model.output_name.clone(),
-                dtype: DType::Float,
-                shape: self.model.output_shape.clone(),
-                data: prob,
-            }];
-            let size = response_size(&outputs, &self.spec);
-            let mut reply = Vec::with_capacity(5 + size);
-            reply.push(0);
-            reply.extend_from_slice(&(size as u32).to_be_bytes());
-            write_response(&mut reply, &outputs, &self.spec);
-            Bytes::from(reply)
-        });
+        let answer = request.infer(input, &self.model.input_shape, |prob| self.reply(prob));
         self.put(request);
         answer.map_err(|e| (INTERNAL, e))
+    }
+
+    /// The framed PredictResponse carrying the output `prob`.
+    fn reply(&self, prob: &[u8]) -> Bytes {
+        let outputs = [Output {
+            name: self.model.output_name.clone(),
+            dtype: DType::Float,
+            shape: self.model.output_shape.clone(),
+            data: prob,
+        }];
+        let size = response_size(&outputs, &self.spec);
+        let mut reply = Vec::with_capacity(5 + size);
+        reply.push(0);
+        reply.extend_from_slice(&(size as u32).to_be_bytes());
+        write_response(&mut reply, &outputs, &self.spec);
+        Bytes::from(reply)
     }
 
     /// What the server checks before inference: the model (name and version), one input named as the

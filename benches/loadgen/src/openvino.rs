@@ -400,6 +400,63 @@ impl InferRequest {
         // SAFETY: our wrapper, freed once; the request holds its own reference to the tensor.
         unsafe { (api.ov_tensor_free)(tensor) };
         ran?;
+        self.read_output(read)
+    }
+
+    /// As [`InferRequest::infer`], but `input` is copied into the request's own input tensor (the
+    /// one OpenVINO allocated) instead of being wrapped: to measure what wrapping saves or costs.
+    pub fn infer_copying<R>(
+        &mut self,
+        input: &[u8],
+        read: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, String> {
+        let api = self.api;
+        let mut tensor = ptr::null_mut();
+        // SAFETY: a live request and an out-pointer.
+        api.check(
+            unsafe {
+                (api.ov_infer_request_get_input_tensor_by_index)(self.request, 0, &mut tensor)
+            },
+            "ov_infer_request_get_input_tensor_by_index",
+        )?;
+        let mut data = ptr::null_mut();
+        let mut size = 0;
+        // SAFETY: a live tensor and out-pointers.
+        let copied = api
+            .check(
+                unsafe { (api.ov_tensor_data)(tensor, &mut data) },
+                "ov_tensor_data",
+            )
+            // SAFETY: as above.
+            .and_then(|()| {
+                api.check(
+                    unsafe { (api.ov_tensor_get_byte_size)(tensor, &mut size) },
+                    "ov_tensor_get_byte_size",
+                )
+            })
+            .and_then(|()| {
+                if size != input.len() {
+                    return Err(format!("input of {} bytes for {size}", input.len()));
+                }
+                // SAFETY: the request's input memory, `size` bytes (checked equal to `input`'s), not
+                // used by OpenVINO between inferences; `input` is ours, so they cannot overlap.
+                unsafe { ptr::copy_nonoverlapping(input.as_ptr(), data.cast::<u8>(), size) };
+                Ok(())
+            });
+        // SAFETY: our wrapper, freed once; the request keeps the tensor.
+        unsafe { (api.ov_tensor_free)(tensor) };
+        copied?;
+        // SAFETY: a live request, ours alone (&mut self).
+        api.check(
+            unsafe { (api.ov_infer_request_infer)(self.request) },
+            "ov_infer_request_infer",
+        )?;
+        self.read_output(read)
+    }
+
+    /// Hands the first output's bytes to `read`.
+    fn read_output<R>(&mut self, read: impl FnOnce(&[u8]) -> R) -> Result<R, String> {
+        let api = self.api;
         let mut output = ptr::null_mut();
         // SAFETY: a live request and an out-pointer.
         api.check(
