@@ -201,7 +201,9 @@ def check_outputs(
     ours, reference = answers.get(OPENVINO_FLOOR), answers.get(OVMS_RS)
     if isinstance(ours, np.ndarray) and isinstance(reference, np.ndarray):
         if ours.shape != reference.shape:
-            result["errors"][OPENVINO_FLOOR] = f"output shape {ours.shape}, ovms_rs {reference.shape}"
+            result["errors"][OPENVINO_FLOOR] = (
+                f"output shape {ours.shape}, ovms_rs {reference.shape}"
+            )
         else:
             result["floor_openvino_max_abs_diff"] = float(np.abs(ours - reference).max())
     return result
@@ -402,9 +404,7 @@ def run_workload(
 
 def model_xml(repository: Path) -> Path:
     """<repository>/<highest version>/model.xml, as ovms_rs serves it."""
-    version = max(
-        (p for p in repository.iterdir() if p.name.isdigit()), key=lambda p: int(p.name)
-    )
+    version = max((p for p in repository.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
     return version / "model.xml"
 
 

@@ -271,7 +271,10 @@ def overhead_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 above <= 0.20,
             )
     for key, c in ((k, c) for k in "ac" for c in levels):
-        ceiling, ref = _point(results, key, c, "floor+openvino"), _point(results, key, c, "in-process")
+        ceiling, ref = (
+            _point(results, key, c, "floor+openvino"),
+            _point(results, key, c, "in-process"),
+        )
         floor = _point(results, key, c, "transport-floor")
         if ceiling and ref and key == "a":
             r = ceiling["rps"] / ref["rps"]
