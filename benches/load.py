@@ -46,6 +46,13 @@ FLOOR_STEPS = {
     "floor+copy": ["--copy"],
     "floor+copy+hand-off": ["--copy", "--hand-off"],
 }
+# With --floor-steps, workloads (a) and (c): the transport floor doing what a Python-free Predict would
+# (`ovms-rs-floor --infer`: ovms_rs_core's codec, OpenVINO's C API, one compiled model): the ceiling of
+# BENCHMARKS.md's "design change that would remove Python from the floor".
+OPENVINO_FLOOR = "floor+openvino"
+OPENVINO_FLOOR_WORKLOADS = ("a", "c")
+# The same with tensor_content copied into the infer request's own input tensor instead of wrapped ((c)).
+OPENVINO_FLOOR_COPY = "floor+openvino+copy-in"
 # Informational, workload (c) only: ovms_rs on grpcio's server instead of its Rust transport.
 OVMS_RS_GRPCIO = "ovms_rs-grpcio"
 TARGETS = (IN_PROCESS, OVMS_RS, PLAIN)
@@ -131,7 +138,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--floor-steps",
         action="store_true",
-        help="(c): also the transport floor plus the server's copy and thread hand-off (informational)",
+        help="(c): also the transport floor plus the server's copy and thread hand-off; (a) and (c): the "
+        "floor inferring through OpenVINO's C API (floor+openvino) (informational)",
     )
     p.add_argument(
         "--client",
@@ -185,10 +193,20 @@ def check_outputs(
         a.shape == arrays[0].shape and np.array_equal(a.argmax(-1), arrays[0].argmax(-1))
         for a in arrays
     )
-    return {
+    result: dict[str, Any] = {
         "agree": bool(agree),
         "errors": {k: v for k, v in answers.items() if isinstance(v, str)},
     }
+    # The same input through the same OpenVINO: a Python-free Predict must give ovms_rs's numbers.
+    ours, reference = answers.get(OPENVINO_FLOOR), answers.get(OVMS_RS)
+    if isinstance(ours, np.ndarray) and isinstance(reference, np.ndarray):
+        if ours.shape != reference.shape:
+            result["errors"][OPENVINO_FLOOR] = (
+                f"output shape {ours.shape}, ovms_rs {reference.shape}"
+            )
+        else:
+            result["floor_openvino_max_abs_diff"] = float(np.abs(ours - reference).max())
+    return result
 
 
 def run_workload(
@@ -236,6 +254,33 @@ def run_workload(
                 logs / f"{workload.key}-ovms_rs-before.log",
                 program=[args.baseline_python, "-m", "ovms_rs", "serve"],
             )
+        floor_binary = ""
+        if workload.key == "c" or (args.floor_steps and workload.key in OPENVINO_FLOOR_WORKLOADS):
+            floor_binary = str(build_loadgen(FLOOR_BINARY))  # once: each cargo call costs a second
+        openvino_floors = {OPENVINO_FLOOR: [], OPENVINO_FLOOR_COPY: ["--input-copy"]}
+        for name, extra in openvino_floors.items() if args.floor_steps else ():
+            if workload.key not in OPENVINO_FLOOR_WORKLOADS or (extra and workload.key != "c"):
+                continue
+            servers[name] = Server(
+                name,
+                [],
+                [
+                    "--infer",
+                    str(model_xml(workload.model_path)),
+                    "--openvino-c",
+                    str(openvino_c_library()),
+                    # As ovms_rs is configured: the same infer requests, and the threads OpenVINO
+                    # chose for in-process (LATENCY on one pinned core), spelled out.
+                    "--nireq",
+                    str(info["nireq"]),
+                    "--threads",
+                    str(info["threads"]),
+                    *extra,
+                ],
+                server_cpu,
+                logs / f"{workload.key}-{name}.log",
+                program=[floor_binary],
+            )
         if workload.key == "c":
             servers[OVMS_RS_GRPCIO] = Server(
                 OVMS_RS_GRPCIO,
@@ -253,7 +298,6 @@ def run_workload(
             )
             reply = logs.parent / "floor-reply.bin"
             reply.write_bytes(canned_reply(workload.model_name))
-            floor_binary = str(build_loadgen(FLOOR_BINARY))  # once: each cargo call costs a second
             servers[TRANSPORT_FLOOR] = Server(
                 TRANSPORT_FLOOR,
                 [],
@@ -292,6 +336,12 @@ def run_workload(
             servers.pop(name).stop()
         if not check["errors"] and not check["agree"]:
             result["notes"].append("WARNING: the servers' top-1 answers differ")
+        if "floor_openvino_max_abs_diff" in check:
+            diff = check["floor_openvino_max_abs_diff"]
+            result["notes"].append(
+                f"{OPENVINO_FLOOR}: a PredictResponse of the model's output shape, max |difference| "
+                f"from ovms_rs's answer {diff:.3g}"
+            )
         if workload.binary:
             result["decode"] = inproc.ask(cmd="decode", seconds=1.0 if args.smoke else 4.0)
         gen.load(workload.key, requests)
@@ -339,6 +389,10 @@ def run_workload(
                 ),
                 flush=True,
             )
+        if OPENVINO_FLOOR in servers:
+            # What it compiled (threads, nireq) and whether inputs were wrapped or copied.
+            lines = servers[OPENVINO_FLOOR].log().splitlines()
+            result["notes"] += [line for line in lines if line.startswith(OPENVINO_FLOOR)][-4:]
         if workload.key == "c" and OVMS_RS in servers:
             result["memory"] = memory_check(workload, servers[OVMS_RS], gen, args)
     finally:
@@ -346,6 +400,22 @@ def run_workload(
             server.stop()
         inproc.stop()
     return result
+
+
+def model_xml(repository: Path) -> Path:
+    """<repository>/<highest version>/model.xml, as ovms_rs serves it."""
+    version = max((p for p in repository.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+    return version / "model.xml"
+
+
+def openvino_c_library() -> Path:
+    """OpenVINO's C API library as the openvino wheel ships it (what floor+openvino dlopens)."""
+    import openvino
+
+    found = sorted((Path(openvino.__file__).parent / "libs").glob("libopenvino_c.so*"))
+    if not found:
+        raise RuntimeError("the openvino package has no libs/libopenvino_c.so*")
+    return found[0]
 
 
 def measure(

@@ -25,6 +25,8 @@ TARGETS = (
     "floor+copy",
     "floor+copy+hand-off",
     "floor+python",
+    "floor+openvino",
+    "floor+openvino+copy-in",
 )
 
 
@@ -268,6 +270,49 @@ def overhead_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "<= 0.20 ms",
                 above <= 0.20,
             )
+    for key, c in ((k, c) for k in "ac" for c in levels):
+        ceiling, ref = (
+            _point(results, key, c, "floor+openvino"),
+            _point(results, key, c, "in-process"),
+        )
+        floor = _point(results, key, c, "transport-floor")
+        if ceiling and ref and key == "a":
+            r = ceiling["rps"] / ref["rps"]
+            rows.add(
+                f"(a) floor+openvino req/s vs in-process at concurrency {c} (informational)",
+                f"{ceiling['rps']:.1f} req/s",
+                f"in-process {ref['rps']:.1f} req/s",
+                r,
+                ">= 0.95",
+                r >= 0.95,
+            )
+        if ceiling and floor:
+            r = ceiling["rps"] / floor["rps"]
+            rows.add(
+                f"(c) floor+openvino req/s vs the transport floor at concurrency {c} (informational)",
+                f"{ceiling['rps']:.0f} req/s",
+                f"transport-floor {floor['rps']:.0f} req/s",
+                r,
+                ">= 0.8",
+                r >= 0.8,
+            )
+        if (
+            key == "c"
+            and ceiling
+            and ref
+            and ceiling["target_cpu_ms_per_req"]
+            and ref["target_cpu_ms_per_req"]
+        ):
+            above = ceiling["target_cpu_ms_per_req"] - ref["target_cpu_ms_per_req"]
+            rows.add(
+                f"(c) floor+openvino CPU per request above in-process's at concurrency {c} "
+                "(informational)",
+                f"{above:.3f} ms",
+                f"in-process {ref['target_cpu_ms_per_req']:.3f} ms",
+                ceiling["target_cpu_ms_per_req"] / ref["target_cpu_ms_per_req"],
+                "<= 0.20 ms",
+                above <= 0.20,
+            )
     return rows
 
 
@@ -373,6 +418,11 @@ def markdown(results: dict[str, Any]) -> str:
         "transport-floor ((c) only): tonic's HTTP/2 server with the server's transport settings, reading every "
         "request to its end and answering a canned reply (`benches/loadgen/src/floor.rs`): what no server on "
         "this stack can beat.",
+        "floor+openvino ((a) and (c), with --floor-steps, informational): that floor doing a Python-free "
+        "Predict (`ovms-rs-floor --infer`: parse with ovms_rs_core, infer through OpenVINO's C API on a "
+        "blocking-pool thread, answer the model's output): the ceiling of a Rust serving path. "
+        "floor+openvino+copy-in ((c)): the same, the input copied into the infer request's own tensor "
+        "instead of wrapped.",
         "",
         "CPU-normalised: in-process CPU per request / this target's, i.e. the throughput ratio if each had "
         "the core to itself (the wall-clock ratio also depends on who else ran on that core during the "
@@ -408,6 +458,8 @@ def plot(results: dict[str, Any], path: Path) -> Path | None:
         "floor+copy": ("tab:olive", ":", "+"),
         "floor+copy+hand-off": ("tab:cyan", ":", "+"),
         "floor+python": ("tab:pink", ":", "+"),
+        "floor+openvino": ("tab:brown", "-.", "*"),
+        "floor+openvino+copy-in": ("tab:purple", "-.", "*"),
         "ovms_rs-grpcio": ("tab:red", ":", "d"),
     }
     for col, (key, w) in enumerate(workloads.items()):
