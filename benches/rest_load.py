@@ -108,7 +108,12 @@ def _start(
     proc = subprocess.Popen(
         cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    _wait_http(rest, f"/v1/models/{name}")
+    try:
+        _wait_http(rest, f"/v1/models/{name}")
+    except BaseException:
+        proc.terminate()
+        proc.wait(timeout=60)
+        raise
     time.sleep(1.0)  # let the model finish loading (ovms_rs answers status while loading)
     return proc, rest, grpc_port
 
@@ -234,8 +239,11 @@ def main() -> None:
     }
     rows = []
     for model, (name, path) in models.items():
-        servers = {kind: _start(kind, name, path) for kind in ("ovms_rs", "plain")}
+        servers: dict[str, tuple[subprocess.Popen[bytes], int, int]] = {}
         try:
+            # A server that fails to start ends those started before it (the finally below).
+            for kind in ("ovms_rs", "plain"):
+                servers[kind] = _start(kind, name, path)
             for c in (1, 8):
                 point = {
                     k: _wrk(servers[k][1], name, lua, c, args.seconds) for k in ("ovms_rs", "plain")
