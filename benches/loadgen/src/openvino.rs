@@ -124,6 +124,25 @@ api! {
 
 impl Api {
     /// `Ok` for `OK`, else the status's name and OpenVINO's last error message.
+    /// A tensor's host memory and its size in bytes.
+    ///
+    /// # Safety
+    /// `tensor` must be a live tensor handle.
+    unsafe fn host_memory(&self, tensor: *mut Tensor) -> Result<(*mut c_void, usize), String> {
+        let (mut data, mut size) = (ptr::null_mut(), 0);
+        // SAFETY: a live tensor (the caller's promise) and out-pointers.
+        self.check(
+            unsafe { (self.ov_tensor_data)(tensor, &mut data) },
+            "ov_tensor_data",
+        )?;
+        // SAFETY: as above.
+        self.check(
+            unsafe { (self.ov_tensor_get_byte_size)(tensor, &mut size) },
+            "ov_tensor_get_byte_size",
+        )?;
+        Ok((data, size))
+    }
+
     fn check(&self, status: Status, what: &str) -> Result<(), String> {
         if status == 0 {
             return Ok(());
@@ -419,30 +438,16 @@ impl InferRequest {
             },
             "ov_infer_request_get_input_tensor_by_index",
         )?;
-        let mut data = ptr::null_mut();
-        let mut size = 0;
-        // SAFETY: a live tensor and out-pointers.
-        let copied = api
-            .check(
-                unsafe { (api.ov_tensor_data)(tensor, &mut data) },
-                "ov_tensor_data",
-            )
-            // SAFETY: as above.
-            .and_then(|()| {
-                api.check(
-                    unsafe { (api.ov_tensor_get_byte_size)(tensor, &mut size) },
-                    "ov_tensor_get_byte_size",
-                )
-            })
-            .and_then(|()| {
-                if size != input.len() {
-                    return Err(format!("input of {} bytes for {size}", input.len()));
-                }
-                // SAFETY: the request's input memory, `size` bytes (checked equal to `input`'s), not
-                // used by OpenVINO between inferences; `input` is ours, so they cannot overlap.
-                unsafe { ptr::copy_nonoverlapping(input.as_ptr(), data.cast::<u8>(), size) };
-                Ok(())
-            });
+        // SAFETY: a live tensor.
+        let copied = unsafe { api.host_memory(tensor) }.and_then(|(data, size)| {
+            if size != input.len() {
+                return Err(format!("input of {} bytes for {size}", input.len()));
+            }
+            // SAFETY: the request's input memory, `size` bytes (checked equal to `input`'s), not
+            // used by OpenVINO between inferences; `input` is ours, so they cannot overlap.
+            unsafe { ptr::copy_nonoverlapping(input.as_ptr(), data.cast::<u8>(), size) };
+            Ok(())
+        });
         // SAFETY: our wrapper, freed once; the request keeps the tensor.
         unsafe { (api.ov_tensor_free)(tensor) };
         copied?;
@@ -465,22 +470,8 @@ impl InferRequest {
             },
             "ov_infer_request_get_output_tensor_by_index",
         )?;
-        let mut data = ptr::null_mut();
-        let mut size = 0;
-        // SAFETY: a live tensor and out-pointers.
-        let located = api
-            .check(
-                unsafe { (api.ov_tensor_data)(output, &mut data) },
-                "ov_tensor_data",
-            )
-            // SAFETY: as above.
-            .and_then(|()| {
-                api.check(
-                    unsafe { (api.ov_tensor_get_byte_size)(output, &mut size) },
-                    "ov_tensor_get_byte_size",
-                )
-            });
-        let result = located.map(|()| {
+        // SAFETY: a live tensor.
+        let result = unsafe { api.host_memory(output) }.map(|(data, size)| {
             // SAFETY: the output tensor's host memory, `size` bytes, owned by the request and not
             // written until its next inference (which needs &mut self).
             read(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), size) })
