@@ -64,6 +64,7 @@ class InProcess:
         self.compiled: ov.CompiledModel | None = None
         self.nireq = 0
         self.input: np.ndarray[Any, Any] | None = None
+        self.input_bytes = b""
 
     def load(
         self, model_path: str, batch: int, nireq: int, plugin_config: dict[str, str]
@@ -85,25 +86,35 @@ class InProcess:
         self.pool = FifoPool([compiled.create_infer_request() for _ in range(self.nireq)])
         shape = tuple(compiled.input(0).get_shape())
         self.input = np.random.default_rng(0).uniform(0, 255, size=shape).astype(np.float32)
+        self.input_bytes = self.input.tobytes()
         return {
             "nireq": n,
             "streams": int(compiled.get_property("NUM_STREAMS")),
             "threads": int(compiled.get_property("INFERENCE_NUM_THREADS")),
         }
 
-    def _one(self) -> None:
+    def _one(self, fresh: bool = False) -> None:
+        """One inference on the shared input, or (`fresh`) on a copy of it in a new buffer, as a server
+        infers each request's freshly received bytes (the load benchmark's `in-process+fresh`)."""
+        assert self.input is not None
+        array = self.input
+        if fresh:
+            copy = np.frombuffer(bytearray(self.input_bytes), self.input.dtype)
+            array = copy.reshape(array.shape)
         request = self.pool.get()
         try:
-            request.set_input_tensor(0, ov.Tensor(self.input, shared_memory=True))
+            request.set_input_tensor(0, ov.Tensor(array, shared_memory=True))
             request.infer()
             for port in range(len(request.model_outputs)):
                 request.get_output_tensor(port).data.tobytes()
         finally:
             self.pool.put(request)
 
-    def run(self, concurrency: int, count: int, seconds: float, warmup: int) -> dict[str, Any]:
+    def run(
+        self, concurrency: int, count: int, seconds: float, warmup: int, fresh: bool = False
+    ) -> dict[str, Any]:
         for _ in range(warmup):
-            self._one()
+            self._one(fresh)
         tickets = iter(range(count))
         lock = threading.Lock()
         deadline = time.perf_counter() + seconds
@@ -118,7 +129,7 @@ class InProcess:
                     if next(tickets, None) is None or time.perf_counter() > deadline:
                         break
                 t0 = time.perf_counter_ns()
-                self._one()
+                self._one(fresh)
                 out.append(time.perf_counter_ns() - t0)
             spans[i] = (start, time.perf_counter())
 
@@ -237,7 +248,13 @@ def main() -> None:
         if cmd["cmd"] == "load":
             reply = target.load(cmd["model_path"], cmd["batch"], cmd["nireq"], cmd["plugin_config"])
         elif cmd["cmd"] == "run":
-            reply = target.run(cmd["concurrency"], cmd["count"], cmd["seconds"], cmd["warmup"])
+            reply = target.run(
+                cmd["concurrency"],
+                cmd["count"],
+                cmd["seconds"],
+                cmd["warmup"],
+                cmd.get("fresh", False),
+            )
         elif cmd["cmd"] == "async":
             reply = run_async(target, cmd["seconds"], cmd["warmup"])
         elif cmd["cmd"] == "decode":

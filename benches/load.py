@@ -53,6 +53,10 @@ OPENVINO_FLOOR = "floor+openvino"
 OPENVINO_FLOOR_WORKLOADS = ("a", "c")
 # The same with tensor_content copied into the infer request's own input tensor instead of wrapped ((c)).
 OPENVINO_FLOOR_COPY = "floor+openvino+copy-in"
+# With --floor-steps, every workload: in-process inferring each time on a copy of the input in a new
+# buffer, as every server infers a request's freshly received bytes (the in-process limit reuses one
+# untouched array: on (c)'s tiny model a fresh input costs ~50 us more, BENCHMARKS.md).
+IN_PROCESS_FRESH = "in-process+fresh"
 # Informational, workload (c) only: ovms_rs on grpcio's server instead of its Rust transport.
 OVMS_RS_GRPCIO = "ovms_rs-grpcio"
 TARGETS = (IN_PROCESS, OVMS_RS, PLAIN)
@@ -351,7 +355,8 @@ def run_workload(
             # them alike; each point is the union of its rounds.
             # A round keeps at least 4 requests per worker so its ramp-up and drain stay small.
             turns = max(1, min(rounds, count // (4 * c)))
-            raws: dict[str, list[dict[str, Any]]] = {name: [] for name in (IN_PROCESS, *servers)}
+            local = (IN_PROCESS, IN_PROCESS_FRESH) if args.floor_steps else (IN_PROCESS,)
+            raws: dict[str, list[dict[str, Any]]] = {name: [] for name in (*local, *servers)}
             per_round = max(1, count // turns)
             for turn in range(turns):
                 warmup = budget.warmup if turn == 0 else 0
@@ -365,7 +370,10 @@ def run_workload(
                     seconds=turn_seconds,
                     warmup=warmup,
                 )
-                runs: dict[str, Callable[[], dict[str, Any]]] = {IN_PROCESS: inprocess} | {
+                runs: dict[str, Callable[[], dict[str, Any]]] = {
+                    name: functools.partial(inprocess, fresh=name == IN_PROCESS_FRESH)
+                    for name in local
+                } | {
                     name: functools.partial(
                         measure, gen, workload.key, server, c, per_round, turn_seconds, warmup
                     )
