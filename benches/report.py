@@ -6,7 +6,7 @@ import os
 import platform
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 from .stats import cpu_model
 
@@ -69,7 +69,11 @@ def machine() -> dict[str, Any]:
     }
 
 
-def _point(results: dict[str, Any], key: str, c: int, target: str) -> dict[str, Any] | None:
+# One target's summary at one concurrency, or None where it was not run.
+Point = Union[dict[str, Any], None]
+
+
+def _point(results: dict[str, Any], key: str, c: int, target: str) -> Point:
     point = results["workloads"].get(key, {}).get("points", {}).get(str(c), {}).get(target)
     return point if point and point["requests"] else None
 
@@ -215,25 +219,48 @@ def overhead_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     rows = _Targets()
     levels = results["meta"]["concurrency"]
 
+    def rps_vs(label: str, ours: Point, ref: Point, ref_name: str, goal: float, spec: str) -> None:
+        """A target's req/s against a baseline's, goal >= `goal`; `spec` formats the req/s."""
+        if ours and ref:
+            r = ours["rps"] / ref["rps"]
+            rows.add(
+                label,
+                f"{ours['rps']:{spec}} req/s",
+                f"{ref_name} {ref['rps']:{spec}} req/s",
+                r,
+                f">= {goal}",
+                r >= goal,
+            )
+
+    def cpu_above(label: str, ours: Point, ref: Point, ref_name: str) -> None:
+        """A target's CPU per request above a baseline's, goal <= 0.20 ms."""
+        if ours and ref and ours["target_cpu_ms_per_req"] and ref["target_cpu_ms_per_req"]:
+            above = ours["target_cpu_ms_per_req"] - ref["target_cpu_ms_per_req"]
+            rows.add(
+                label,
+                f"{above:.3f} ms",
+                f"{ref_name} {ref['target_cpu_ms_per_req']:.3f} ms",
+                ours["target_cpu_ms_per_req"] / ref["target_cpu_ms_per_req"],
+                "<= 0.20 ms",
+                above <= 0.20,
+            )
+
+    def point(key: str, c: int, target: str) -> Point:
+        return _point(results, key, c, target)
+
     for key, goal in (("a", 0.95), ("b", 0.90)):
         for c in levels:
-            ours, ref = _point(results, key, c, "ovms_rs"), _point(results, key, c, "in-process")
-            if ours and ref:
-                r = ours["rps"] / ref["rps"]
-                rows.add(
-                    f"({key}) req/s vs in-process at concurrency {c}",
-                    f"{ours['rps']:.1f} req/s",
-                    f"in-process {ref['rps']:.1f} req/s",
-                    r,
-                    f">= {goal}",
-                    r >= goal,
-                )
+            rps_vs(
+                f"({key}) req/s vs in-process at concurrency {c}",
+                point(key, c, "ovms_rs"),
+                point(key, c, "in-process"),
+                "in-process",
+                goal,
+                ".1f",
+            )
     for key in "abc":
         for c in levels:
-            ours, before = (
-                _point(results, key, c, "ovms_rs"),
-                _point(results, key, c, "ovms_rs@before"),
-            )
+            ours, before = point(key, c, "ovms_rs"), point(key, c, "ovms_rs@before")
             if (
                 ours
                 and before
@@ -249,82 +276,53 @@ def overhead_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                     ours["target_cpu_ms_per_req"] < before["target_cpu_ms_per_req"],
                 )
     for c in levels:
-        ours, floor = _point(results, "c", c, "ovms_rs"), _point(results, "c", c, "transport-floor")
-        ref = _point(results, "c", c, "in-process")
-        if ours and floor:
-            r = ours["rps"] / floor["rps"]
-            rows.add(
-                f"(c) req/s vs the transport floor at concurrency {c}",
-                f"{ours['rps']:.0f} req/s",
-                f"transport-floor {floor['rps']:.0f} req/s",
-                r,
-                ">= 0.8",
-                r >= 0.8,
-            )
-        if ours and ref and ours["target_cpu_ms_per_req"] and ref["target_cpu_ms_per_req"]:
-            above = ours["target_cpu_ms_per_req"] - ref["target_cpu_ms_per_req"]
-            rows.add(
-                f"(c) server CPU per request above in-process's at concurrency {c}",
-                f"{above:.3f} ms",
-                f"in-process {ref['target_cpu_ms_per_req']:.3f} ms",
-                ours["target_cpu_ms_per_req"] / ref["target_cpu_ms_per_req"],
-                "<= 0.20 ms",
-                above <= 0.20,
-            )
-        fresh = _point(results, "c", c, "in-process+fresh")
-        if ours and fresh and ours["target_cpu_ms_per_req"] and fresh["target_cpu_ms_per_req"]:
-            above = ours["target_cpu_ms_per_req"] - fresh["target_cpu_ms_per_req"]
-            rows.add(
-                f"(c) same, above in-process on a fresh input at concurrency {c} (informational)",
-                f"{above:.3f} ms",
-                f"in-process+fresh {fresh['target_cpu_ms_per_req']:.3f} ms",
-                ours["target_cpu_ms_per_req"] / fresh["target_cpu_ms_per_req"],
-                "<= 0.20 ms",
-                above <= 0.20,
-            )
-    for key, c in ((k, c) for k in "ac" for c in levels):
-        ceiling, ref = (
-            _point(results, key, c, "floor+openvino"),
-            _point(results, key, c, "in-process"),
+        ours, floor = point("c", c, "ovms_rs"), point("c", c, "transport-floor")
+        rps_vs(
+            f"(c) req/s vs the transport floor at concurrency {c}",
+            ours,
+            floor,
+            "transport-floor",
+            0.8,
+            ".0f",
         )
-        floor = _point(results, key, c, "transport-floor")
-        if ceiling and ref and key == "a":
-            r = ceiling["rps"] / ref["rps"]
-            rows.add(
-                f"(a) floor+openvino req/s vs in-process at concurrency {c} (informational)",
-                f"{ceiling['rps']:.1f} req/s",
-                f"in-process {ref['rps']:.1f} req/s",
-                r,
-                ">= 0.95",
-                r >= 0.95,
-            )
-        if ceiling and floor:
-            r = ceiling["rps"] / floor["rps"]
-            rows.add(
-                f"(c) floor+openvino req/s vs the transport floor at concurrency {c} (informational)",
-                f"{ceiling['rps']:.0f} req/s",
-                f"transport-floor {floor['rps']:.0f} req/s",
-                r,
-                ">= 0.8",
-                r >= 0.8,
-            )
-        if (
-            key == "c"
-            and ceiling
-            and ref
-            and ceiling["target_cpu_ms_per_req"]
-            and ref["target_cpu_ms_per_req"]
-        ):
-            above = ceiling["target_cpu_ms_per_req"] - ref["target_cpu_ms_per_req"]
-            rows.add(
-                f"(c) floor+openvino CPU per request above in-process's at concurrency {c} "
-                "(informational)",
-                f"{above:.3f} ms",
-                f"in-process {ref['target_cpu_ms_per_req']:.3f} ms",
-                ceiling["target_cpu_ms_per_req"] / ref["target_cpu_ms_per_req"],
-                "<= 0.20 ms",
-                above <= 0.20,
-            )
+        cpu_above(
+            f"(c) server CPU per request above in-process's at concurrency {c}",
+            ours,
+            point("c", c, "in-process"),
+            "in-process",
+        )
+        cpu_above(
+            f"(c) same, above in-process on a fresh input at concurrency {c} (informational)",
+            ours,
+            point("c", c, "in-process+fresh"),
+            "in-process+fresh",
+        )
+    for c in levels:
+        rps_vs(
+            f"(a) floor+openvino req/s vs in-process at concurrency {c} (informational)",
+            point("a", c, "floor+openvino"),
+            point("a", c, "in-process"),
+            "in-process",
+            0.95,
+            ".1f",
+        )
+    for c in levels:
+        ceiling = point("c", c, "floor+openvino")
+        rps_vs(
+            f"(c) floor+openvino req/s vs the transport floor at concurrency {c} (informational)",
+            ceiling,
+            point("c", c, "transport-floor"),
+            "transport-floor",
+            0.8,
+            ".0f",
+        )
+        cpu_above(
+            f"(c) floor+openvino CPU per request above in-process's at concurrency {c} "
+            "(informational)",
+            ceiling,
+            point("c", c, "in-process"),
+            "in-process",
+        )
     return rows
 
 
