@@ -112,9 +112,7 @@ def test_body_in_one_piece_in_many_and_chunked_gives_the_same_answer(
     path, label = labeled_photos()[0]
     body = json.dumps({"instances": photo_nchw(path).tolist()}).encode()
     url = f"{rest_server.rest_url}/v1/models/{DEMO}:predict"
-    answers = []
     whole = requests.post(url, data=body, timeout=60)
-    answers.append(whole)
     connection = http.client.HTTPConnection("127.0.0.1", rest_server.rest_port, timeout=60)
     connection.putrequest("POST", f"/v1/models/{DEMO}:predict")
     connection.putheader("Content-Length", str(len(body)))
@@ -127,8 +125,7 @@ def test_body_in_one_piece_in_many_and_chunked_gives_the_same_answer(
     connection.close()
     pieces = (body[at : at + 40_001] for at in range(0, len(body), 40_001))
     chunked = requests.post(url, data=pieces, timeout=60)
-    answers.append(chunked)
-    for reply in answers:
+    for reply in (whole, chunked):
         assert reply.status_code == 200, reply.text
     prob = np.asarray(whole.json()["predictions"], dtype=np.float32)
     assert int(prob.argmax()) == label

@@ -264,22 +264,10 @@ impl Job<'_> {
                         *u = x.next::<K>()?;
                         *v = y.next::<K>()?;
                     }
-                    for u in &mut a[both..] {
-                        *u = x.next::<K>()?;
-                    }
-                    for v in &mut z[both..] {
-                        *v = y.next::<K>()?;
-                    }
-                    x.finished()?;
-                    y.finished()?;
+                    x.rest::<K>(&mut a[both..])?;
+                    y.rest::<K>(&mut z[both..])?;
                 }
-                None => {
-                    let mut run = Run::new(b, piece);
-                    for value in these.iter_mut() {
-                        *value = run.next::<K>()?;
-                    }
-                    run.finished()?;
-                }
+                None => Run::new(b, piece).rest::<K>(these)?,
             }
         }
         Some(())
@@ -344,8 +332,11 @@ impl<'a> Run<'a> {
         Some(value)
     }
 
-    /// The piece ended where it should: its count was all it held.
-    fn finished(&self) -> Option<()> {
+    /// The piece's remaining numbers into `out`, which must be all it holds.
+    fn rest<K: Kind>(mut self, out: &mut [K::T]) -> Option<()> {
+        for value in out {
+            *value = self.next::<K>()?;
+        }
         (self.i == self.end).then_some(())
     }
 }
