@@ -596,6 +596,85 @@ fn number_scan_matches_serde_and_std() {
     assert!(scanned > cases * 3 / 4, "{scanned} of {cases}");
 }
 
+/// `scan_f32`'s short path (a number within one 8-byte word, `short_f32`) gives what the general path
+/// gives (`scan` and the cast), the end index too, whatever follows the number: separators, the
+/// bytes that continue a number (digit, `.`, `e`), garbage, the body's end.
+#[test]
+fn short_numbers_match_the_general_path_before_any_suffix() {
+    let mut rng = Rng(13);
+    let suffixes = [
+        "", ",", ", ", " ", "]", "}", "\n", "e5", "E-2", ".", ".5", "x", "0", "-", "12345678",
+    ];
+    let mut texts: Vec<String> = [
+        "0",
+        "-0",
+        "0.0",
+        "-0.0",
+        "0.5",
+        "01",
+        "-01",
+        "00",
+        "1",
+        "-1",
+        "9999999",
+        "-9999999",
+        "1234567",
+        "12345678",
+        "123456.7",
+        "12345.6",
+        "12345.67",
+        "1234.567",
+        "0.000001",
+        "0.0000001",
+        "-0.000001",
+        "204.0",
+        "255.0",
+        "1.",
+        "-",
+        "-.5",
+        "1.e5",
+        "0e0",
+        "7e",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for _ in 0..20_000 {
+        // [-] 1..8 digits, a point somewhere in them or none.
+        let n = 1 + rng.below(8);
+        let mut d = rng.digits(n);
+        if rng.below(4) != 0 {
+            d.insert(rng.below(n + 1), '.');
+        }
+        texts.push(if rng.below(3) == 0 {
+            format!("-{d}")
+        } else {
+            d
+        });
+    }
+    for text in &texts {
+        for suffix in suffixes {
+            let body = format!("{text}{suffix}");
+            let b = body.as_bytes();
+            let general = number::scan(b, 0).map(|(n, end)| {
+                let x = match n {
+                    Number::U(v) => v as f64,
+                    Number::I(v) => v as f64,
+                    Number::F(v) => v,
+                };
+                ((x as f32).to_bits(), end)
+            });
+            let short = number::scan_f32(b, 0).map(|(y, end)| (y.to_bits(), end));
+            assert_eq!(short, general, "{body:?}");
+            // The same number later in a body (the word loaded from the middle of the buffer).
+            let later = format!("[{body}");
+            let shifted =
+                number::scan_f32(later.as_bytes(), 1).map(|(y, end)| (y.to_bits(), end - 1));
+            assert_eq!(shifted, general, "{later:?}");
+        }
+    }
+}
+
 /// The image values (float32s as json.dumps writes them: 17 significant digits) are decided by the
 /// exact comparison, not left to the standard library's parser.
 #[test]
