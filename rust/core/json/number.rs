@@ -352,15 +352,16 @@ fn short_f32(b: &[u8], i: usize) -> Short {
         let value = (int as i64) as f64; // int < 10^7: exact
         return Short::Done((if negative { -value } else { value }) as f32, at + p);
     }
-    // The fraction's digits within the word (a shift fills the top with zeros: no flag, clamped).
-    let k = (((flags >> (8 * (p + 1))).trailing_zeros() / 8) as usize).min(7 - p);
+    // The first non-digit after the point's (the point's flag cleared): where the fraction ends,
+    // 8 when it fills the word.
+    let end = ((flags & (flags - 1)).trailing_zeros() / 8) as usize;
+    let k = end - p - 1; // the fraction's digits within the word
     if k == 0 {
         return Short::Lexed(None); // "1." or "1.x": no digit after the point, as serde refuses
     }
     // The digits with the point taken out (the bytes above it moved down one): one conversion.
     let below = (1u64 << (8 * p)) - 1;
     let mant = digits_value((v & below) | ((v >> 8) & !below), p + k);
-    let end = p + 1 + k;
     if end == 8 || (v >> (8 * end)) as u8 | 0x20 == b'e' {
         // The fraction may go on past the word, or an exponent follows.
         let mut mant = mant;
