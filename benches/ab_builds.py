@@ -1,6 +1,6 @@
 """Two builds' `_native` in one process, timed in alternating blocks on the same data: the parse of a
 [1,3,224,224] f32 Predict, the binary-input path (parse + decode of eight photos into 224x224, U8
-and FP32) and REST predict bodies (row format, [1,4] and [1,3,224,224] f32), each build called through its own API (builds before `RequestStrings` get a list of bytes
+and FP32) and REST predict bodies (row format, [1,4] and [1,3,224,224] f32, the latter random and a photo's pixels), each build called through its own API (builds before `RequestStrings` get a list of bytes
 and numpy's cast). Separate processes on a shared machine swing by tens of percent; this does not.
 
 Run: .venv/bin/python -m benches.ab_builds BEFORE/_native.abi3.so AFTER/_native.abi3.so [seconds]
@@ -22,6 +22,8 @@ import numpy as np
 import ovms_rs
 from ovms_rs._proto.tensorflow.core.framework import tensor_pb2, tensor_shape_pb2
 from ovms_rs._proto.tensorflow_serving.apis import predict_pb2
+
+from benches.workloads import demo_photo_tensor
 
 
 def _load(name: str, path: str) -> ModuleType:
@@ -54,10 +56,13 @@ def _parse(native: Any, raw: bytes) -> object:
 
 def _json_bodies() -> dict[str, bytes]:
     rng = np.random.default_rng(0)
-    return {
+    bodies = {
         shape: json.dumps({"instances": rng.random(dims, dtype=np.float32).tolist()}).encode()
         for shape, dims in (("[1,4]", (1, 4)), ("[1,3,224,224]", (1, 3, 224, 224)))
     }
+    photo = demo_photo_tensor()
+    bodies["[1,3,224,224] (a photo's pixels)"] = json.dumps({"instances": photo.tolist()}).encode()
+    return bodies
 
 
 def _parse_json(native: Any, body: bytes) -> object:

@@ -2,9 +2,11 @@
 (benches/plain_rest_server.py) on the demo model and the tiny model, row format, [1,3,224,224] f32, with
 wrk (Debian's package; compiled, HTTP/1.1 keep-alive) at concurrency 1 and 8; and, at concurrency 1,
 ovms_rs's REST vs its gRPC latency with the same kind of client: a Python loop each (http.client and
-grpcio's stub), and a compiled one each (wrk and benches/loadgen).
+grpcio's stub), and a compiled one each (wrk and benches/loadgen). Two inputs (`--inputs`): a demo
+photo as the demo model takes it (integer pixels: `78.0`, a 1.0 MB body) and uniform floats (17 digits,
+2.9 MB).
 
-    python -m benches.rest_load [--seconds 5] [--out benches/results]
+    python -m benches.rest_load [--seconds 5] [--inputs photo,uniform] [--out benches/results]
 
 Targets take turns point by point; every figure is a same-run ratio. Prints a Markdown table.
 """
@@ -22,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,7 @@ import ovms_rs
 
 from benches.stats import cpu_model
 from benches.targets import exit_on_sigterm
-from benches.workloads import DEMO_MODEL, build_tiny_model
+from benches.workloads import DEMO_MODEL, build_tiny_model, demo_photo_tensor
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA = """wrk.method = "POST"
@@ -211,6 +213,19 @@ def _compiled_p50(
     return {"rest": statistics.mean(rest_p50), "grpc": statistics.mean(grpc_p50)}
 
 
+def _inputs(kinds: list[str]) -> dict[str, np.ndarray]:
+    """The [1,3,224,224] f32 inputs by name: `photo`, a demo photo as the demo model takes it
+    (`workloads.demo_photo_tensor`: integer pixels written as `78.0`, ~1.0 MB of JSON), and `uniform`,
+    floats drawn uniformly from 0..255 (17-digit text, ~2.9 MB: the parser's worst common case)."""
+    made: dict[str, Callable[[], np.ndarray[Any, Any]]] = {
+        "photo": demo_photo_tensor,
+        "uniform": lambda: (
+            np.random.default_rng(0).uniform(0, 255, (1, 3, 224, 224)).astype(np.float32)
+        ),
+    }
+    return {k: made[k]() for k in kinds}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=5)
@@ -218,23 +233,31 @@ def main() -> None:
     parser.add_argument(
         "--requests", type=int, default=200, help="per side, for the Python-client p50"
     )
+    parser.add_argument(
+        "--inputs",
+        default="photo,uniform",
+        help="comma-separated: photo (a real image, ~1.0 MB body), uniform (17-digit floats, ~2.9 MB)",
+    )
     args = parser.parse_args()
     exit_on_sigterm()
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: apt-get install wrk")
     tmp = Path(tempfile.mkdtemp(prefix="rest_load_"))
-    x = np.random.default_rng(0).uniform(0, 255, (1, 3, 224, 224)).astype(np.float32)
-    body = json.dumps({"instances": x.tolist()}).encode()
-    (tmp / "body.json").write_bytes(body)
-    lua = tmp / "post.lua"
-    lua.write_text(LUA.format(body=tmp / "body.json"))
+    inputs = _inputs(args.inputs.split(","))
+    bodies = {}
+    for kind, x in inputs.items():
+        body = json.dumps({"instances": x.tolist()}).encode()
+        (tmp / f"{kind}.json").write_bytes(body)
+        lua = tmp / f"{kind}.lua"
+        lua.write_text(LUA.format(body=tmp / f"{kind}.json"))
+        bodies[kind] = (x, body, lua)
     models = {
         "demo": (ovms_rs.DEMO_MODEL_NAME, DEMO_MODEL),
         "tiny": ("tiny", build_tiny_model(tmp / "tiny")),
     }
     results: dict[str, Any] = {
         "cpu": f"{cpu_model()}, {os.cpu_count()} cores",
-        "body_bytes": len(body),
+        "body_bytes": {kind: len(body) for kind, (_, body, _) in bodies.items()},
         "points": [],
     }
     rows = []
@@ -244,45 +267,58 @@ def main() -> None:
             # A server that fails to start ends those started before it (the finally below).
             for kind in ("ovms_rs", "plain"):
                 servers[kind] = _start(kind, name, path)
-            for c in (1, 8):
-                point = {
-                    k: _wrk(servers[k][1], name, lua, c, args.seconds) for k in ("ovms_rs", "plain")
-                }
-                point2 = {
-                    k: _wrk(servers[k][1], name, lua, c, args.seconds) for k in ("plain", "ovms_rs")
-                }
-                merged = {k: {m: (point[k][m] + point2[k][m]) / 2 for m in point[k]} for k in point}
-                ratio = merged["ovms_rs"]["rps"] / merged["plain"]["rps"]
-                results["points"].append(
-                    {"model": model, "concurrency": c, **merged, "ratio": ratio}
-                )
+            for input_kind, (x, body, lua) in bodies.items():
+                label = f"{model}, {input_kind}"
+                for c in (1, 8):
+                    point = {
+                        k: _wrk(servers[k][1], name, lua, c, args.seconds)
+                        for k in ("ovms_rs", "plain")
+                    }
+                    point2 = {
+                        k: _wrk(servers[k][1], name, lua, c, args.seconds)
+                        for k in ("plain", "ovms_rs")
+                    }
+                    merged = {
+                        k: {m: (point[k][m] + point2[k][m]) / 2 for m in point[k]} for k in point
+                    }
+                    ratio = merged["ovms_rs"]["rps"] / merged["plain"]["rps"]
+                    results["points"].append(
+                        {
+                            "model": model,
+                            "input": input_kind,
+                            "concurrency": c,
+                            **merged,
+                            "ratio": ratio,
+                        }
+                    )
+                    rows.append(
+                        f"| {label} | {c} | {merged['ovms_rs']['rps']:.0f} | {merged['plain']['rps']:.0f} | "
+                        f"**{ratio:.2f}x** | {merged['ovms_rs']['p50_ms']:.2f} | {merged['plain']['p50_ms']:.2f} | "
+                        f"{merged['ovms_rs']['errors']:.0f} / {merged['plain']['errors']:.0f} |"
+                    )
+                _, rest, grpc_port = servers["ovms_rs"]
+                p50 = _python_p50(rest, grpc_port, name, body, x, args.requests)
+                results[f"{model}_{input_kind}_c1_python_client_p50_ms"] = p50
                 rows.append(
-                    f"| {model} | {c} | {merged['ovms_rs']['rps']:.0f} | {merged['plain']['rps']:.0f} | "
-                    f"**{ratio:.2f}x** | {merged['ovms_rs']['p50_ms']:.2f} | {merged['plain']['p50_ms']:.2f} | "
-                    f"{merged['ovms_rs']['errors']:.0f} / {merged['plain']['errors']:.0f} |"
+                    f"| {label} | 1 (Python clients) | REST p50 {p50['rest']:.2f} ms | gRPC p50 {p50['grpc']:.2f} ms | "
+                    f"REST - gRPC **{p50['rest'] - p50['grpc']:+.2f} ms** | | | |"
                 )
-            _, rest, grpc_port = servers["ovms_rs"]
-            p50 = _python_p50(rest, grpc_port, name, body, x, args.requests)
-            results[f"{model}_c1_python_client_p50_ms"] = p50
-            rows.append(
-                f"| {model} | 1 (Python clients) | REST p50 {p50['rest']:.2f} ms | gRPC p50 {p50['grpc']:.2f} ms | "
-                f"REST - gRPC **{p50['rest'] - p50['grpc']:+.2f} ms** | | | |"
-            )
-            p50 = _compiled_p50(rest, grpc_port, name, lua, x, args.seconds)
-            results[f"{model}_c1_compiled_client_p50_ms"] = p50
-            rows.append(
-                f"| {model} | 1 (wrk / benches/loadgen) | REST p50 {p50['rest']:.2f} ms | gRPC p50 {p50['grpc']:.2f} ms | "
-                f"REST - gRPC **{p50['rest'] - p50['grpc']:+.2f} ms** | | | |"
-            )
+                p50 = _compiled_p50(rest, grpc_port, name, lua, x, args.seconds)
+                results[f"{model}_{input_kind}_c1_compiled_client_p50_ms"] = p50
+                rows.append(
+                    f"| {label} | 1 (wrk / benches/loadgen) | REST p50 {p50['rest']:.2f} ms | gRPC p50 {p50['grpc']:.2f} ms | "
+                    f"REST - gRPC **{p50['rest'] - p50['grpc']:+.2f} ms** | | | |"
+                )
         finally:
             for proc, _, _ in servers.values():
                 proc.terminate()
                 proc.wait(timeout=60)
+    sizes = ", ".join(f"{kind} {len(body)} bytes" for kind, (_, body, _) in bodies.items())
     table = "\n".join(
         [
-            f"CPU: {results['cpu']}; body {len(body)} bytes (row format, [1,3,224,224] f32); wrk -t1, {args.seconds:.0f} s x 2 turns per point",
+            f"CPU: {results['cpu']}; bodies (row format, [1,3,224,224] f32): {sizes}; wrk -t1, {args.seconds:.0f} s x 2 turns per point",
             "",
-            "| model | concurrency | ovms_rs REST req/s | plain-Python REST req/s | ratio | ovms_rs p50 ms | plain p50 ms | non-2xx |",
+            "| model, input | concurrency | ovms_rs REST req/s | plain-Python REST req/s | ratio | ovms_rs p50 ms | plain p50 ms | non-2xx |",
             "|---|---|---|---|---|---|---|---|",
             *rows,
         ]

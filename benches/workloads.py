@@ -63,6 +63,15 @@ def demo_jpegs() -> list[bytes]:
     return [p.read_bytes() for p in sorted(DEMO_IMAGES.glob("*.jpeg"))]
 
 
+def demo_photo_tensor() -> np.ndarray[Any, Any]:
+    """A photo shipped with the demo model as that model takes it: [1,3,224,224] f32, BGR pixels
+    0..255 (bilinear resize), what OVMS's example clients and ours send. Its values are integers, which
+    json.dumps writes as `78.0` (~1.0 MB as a row-format body; uniform floats write 17 digits, ~2.9 MB)."""
+    from ovms_rs.clients.images import read_bgr, to_nchw
+
+    return to_nchw(read_bgr(DEMO_IMAGES / "airliner.jpeg", (224, 224)))
+
+
 def tensor_request(model_name: str, array: np.ndarray[Any, Any]) -> bytes:
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model_name
