@@ -54,7 +54,7 @@ fn parallel_matches_serial_on_random_bodies() {
 /// A number of `dtype` in range, as a client might write it.
 fn value(rng: &mut Rng, dtype: DType) -> String {
     match dtype {
-        DType::Float | DType::Double => match rng.below(5) {
+        DType::Float | DType::Double => match rng.below(6) {
             0 => {
                 let x = f32::from_bits(rng.next() as u32 & 0xBFFF_FFFF); // finite
                 match rng.below(2) {
@@ -66,6 +66,11 @@ fn value(rng: &mut Rng, dtype: DType) -> String {
                 .pick(&["0", "-0", "-0.0", "3", "-17", "2.5e-3", "1E+2", "-1e-7"])
                 .to_string(),
             2 => format!("{:e}", -((rng.next() >> 11) as f64) / 1e9),
+            // Short decimals, as a photo's pixels are written (`204.0`): `number::short_f32`'s.
+            3 => {
+                let x = (rng.below(20_000_000) as f64 - 10_000_000.0) / 1e4;
+                format!("{x:.0$}", rng.below(5))
+            }
             _ => {
                 let x = (rng.next() >> 40) as f32 / (1u64 << 24) as f32 * 255.0;
                 format!("{}", x as f64)
