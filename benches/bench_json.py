@@ -20,21 +20,26 @@ from ovms_rs._native import build_json_predict_response, parse_json_predict
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from benches.compare import compare
+from benches.workloads import demo_photo_tensor
 
 DT_FLOAT = 1
 
 # (id, shape, writer): a demo-model image as a client's `tolist()` sends it (floats 0..255 with a
 # fraction, as after a float resize; 17 significant digits), written by orjson (no spaces, 2.8 MB) and
 # by the standard library's json.dumps (", " between numbers, 2.9 MB, what the load benchmark sends),
-# and the tiny model's input.
+# a photo as the demo model takes it (`workloads.demo_photo_tensor`: integer pixels, `78.0`, 1.0 MB by
+# json.dumps), and the tiny model's input.
 CASES = [
     ("image-1x3x224x224-float32", (1, 3, 224, 224), "orjson"),
     ("image-1x3x224x224-float32-json.dumps", (1, 3, 224, 224), "json"),
+    ("photo-1x3x224x224-float32-json.dumps", (1, 3, 224, 224), "json-photo"),
     ("tiny-1x4-float32", (1, 4), "orjson"),
 ]
 
 
 def _body(shape: tuple[int, ...], writer: str = "orjson") -> bytes:
+    if writer == "json-photo":
+        return json.dumps({"instances": demo_photo_tensor().tolist()}).encode()
     x = np.random.default_rng(0).uniform(0, 255, shape).astype(np.float32)
     if writer == "json":
         return json.dumps({"instances": x.tolist()}).encode()
