@@ -329,9 +329,10 @@ enum Short {
 /// as floats, `204.0, `, are all like this): one load and one digit test for the whole number
 /// instead of one for each digit run. Any other number is lexed from what the word gave (a long
 /// fraction goes on from the word's end), so the short test costs the long numbers next to nothing.
-/// Measured (the parallel parse of a [1,3,224,224] body on one thread, min of 1000, AMX Xeon): a
-/// photo's pixels as `json.dumps` writes them (`204.0`, 1.0 MB) 2.55 -> 1.75 ms, 1.46x; 17-digit
-/// uniform floats (2.9 MB) 3.51 -> 3.50 ms (callgrind: +5 % instructions there, -29 % on the photo).
+/// Measured with `Run::next`'s two-byte separator (the parallel parse of a [1,3,224,224] body on one
+/// thread, min of 1000, an Intel Xeon without AMX): a photo's pixels as `json.dumps` writes them
+/// (`204.0`, 1.0 MB) 2.55 -> 1.67 ms, 1.53x; 17-digit uniform floats (2.9 MB) 3.51 -> 3.50 ms
+/// (callgrind: -6 % instructions there, -37 % on the photo).
 #[inline(always)]
 fn short_f32(b: &[u8], i: usize) -> Short {
     let negative = b.get(i) == Some(&b'-');
@@ -361,10 +362,9 @@ fn short_f32(b: &[u8], i: usize) -> Short {
     }
     // The digits with the point taken out (the bytes above it moved down one): one conversion.
     let below = (1u64 << (8 * p)) - 1;
-    let mant = digits_value((v & below) | ((v >> 8) & !below), p + k);
+    let mut mant = digits_value((v & below) | ((v >> 8) & !below), p + k);
     if end == 8 || (v >> (8 * end)) as u8 | 0x20 == b'e' {
         // The fraction may go on past the word, or an exponent follows.
-        let mut mant = mant;
         let (n, end) = if end == 8 {
             let run_end = digit_run(b, at + 8, &mut mant);
             (k + run_end - (at + 8), run_end)

@@ -324,7 +324,7 @@ impl<'a> Run<'a> {
     fn next<K: Kind>(&mut self) -> Option<K::T> {
         if !self.first {
             // `, ` as json.dumps writes it: two bytes compared at once instead of a whitespace
-            // loop on either side of the comma (~8 % of a photo body's parse). More whitespace
+            // loop on either side of the comma (~9 % of a photo body's instructions). More whitespace
             // after it fails the scan below, and the serial paths take the body.
             self.i = if self.b.get(self.i..self.i + 2) == Some(b", ") {
                 self.i + 2

@@ -4,7 +4,7 @@ use super::error::ErrorKind;
 use super::fast;
 use super::number;
 use super::request::{parse, parse_serde, Format, JsonRequest};
-use super::tensor::{Number, Values, MAX_DEPTH};
+use super::tensor::{self, Number, Values, MAX_DEPTH};
 use crate::dtype::DType;
 
 pub(super) fn inputs(spec: &[(&str, DType)]) -> Vec<(String, DType)> {
@@ -656,14 +656,8 @@ fn short_numbers_match_the_general_path_before_any_suffix() {
         for suffix in suffixes {
             let body = format!("{text}{suffix}");
             let b = body.as_bytes();
-            let general = number::scan(b, 0).map(|(n, end)| {
-                let x = match n {
-                    Number::U(v) => v as f64,
-                    Number::I(v) => v as f64,
-                    Number::F(v) => v,
-                };
-                ((x as f32).to_bits(), end)
-            });
+            let general =
+                number::scan(b, 0).and_then(|(n, end)| Some((tensor::to_f32(n)?.to_bits(), end)));
             let short = number::scan_f32(b, 0).map(|(y, end)| (y.to_bits(), end));
             assert_eq!(short, general, "{body:?}");
             // The same number later in a body (the word loaded from the middle of the buffer).
