@@ -319,7 +319,7 @@ def main() -> None:
     sizes = ", ".join(f"{kind} {len(body)} bytes" for kind, (_, body, _) in bodies.items())
     table = "\n".join(
         [
-            f"CPU: {results['cpu']}; bodies (row format, [1,3,224,224] f32): {sizes}; wrk -t1, {args.seconds:.0f} s x 2 turns per point",
+            f"CPU: {results['cpu']}; bodies (row format, [1,3,224,224] f32): {sizes}; wrk -t1, {args.seconds:.0f} s x 2 turns per point; compiled-client p50s in 1 s turns",
             "",
             "| model, input | concurrency | ovms_rs REST req/s | plain-Python REST req/s | ratio | ovms_rs p50 ms | plain p50 ms | non-2xx |",
             "|---|---|---|---|---|---|---|---|",
