@@ -396,3 +396,55 @@ fn parallel_timing_probe() {
         );
     }
 }
+
+/// One thread's speed on the parallel path's piece parser (`RAYON_NUM_THREADS=1`: every task on the
+/// caller), on a photo's pixels as `json.dumps` writes them (`78.0`) and on 17-digit floats.
+#[test]
+#[ignore = "timing probe: RAYON_NUM_THREADS=1 cargo test --release -p ovms_rs_core --lib piece_timing_probe -- --ignored --nocapture"]
+fn piece_timing_probe() {
+    let mut rng = Rng(3);
+    let spec = inputs(&[("x", DType::Float)]);
+    let runs: usize = std::env::var("PROBE_RUNS").map_or(300, |v| v.parse().expect("a count"));
+    let body = |value: &mut dyn FnMut() -> String| {
+        let rows: Vec<String> = (0..3 * 224)
+            .map(|_| {
+                let row: Vec<String> = (0..224).map(|_| value()).collect();
+                format!("[{}]", row.join(", "))
+            })
+            .collect();
+        let channels: Vec<String> = rows
+            .chunks(224)
+            .map(|c| format!("[{}]", c.join(", ")))
+            .collect();
+        format!(r#"{{"instances": [[{}]]}}"#, channels.join(", "))
+    };
+    let photo = body(&mut || format!("{}.0", rng.below(256)));
+    let uniform = body(&mut || {
+        format!(
+            "{}",
+            ((rng.next() >> 40) as f32 / (1u64 << 24) as f32 * 255.0) as f64
+        )
+    });
+    let only = std::env::var("PROBE_ONLY").unwrap_or_default();
+    for (name, body) in [("photo", photo), ("uniform", uniform)] {
+        if !name.starts_with(&only) {
+            continue;
+        }
+        let b = body.as_bytes();
+        let mut t: Vec<f64> = (0..runs)
+            .map(|_| {
+                let start = std::time::Instant::now();
+                assert!(parallel::parse_in_tasks(b, &spec, parallel::TASK_BYTES).is_some());
+                start.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        t.sort_by(f64::total_cmp);
+        eprintln!(
+            "{name} {} bytes, threads {}: min {:.3} / median {:.3} ms of {runs}",
+            b.len(),
+            rayon::current_num_threads(),
+            t[0],
+            t[runs / 2]
+        );
+    }
+}
